@@ -30,7 +30,8 @@ void Date::ToCivil(int* year, unsigned* month, unsigned* day) const {
   const unsigned day_of_era = static_cast<unsigned>(z - era * 146097);
   const unsigned year_of_era =
       (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146096) / 365;
-  const unsigned day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+  const unsigned day_of_year =
+      day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
   const unsigned shifted_month = (5 * day_of_year + 2) / 153;
   *day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
   *month = shifted_month < 10 ? shifted_month + 3 : shifted_month - 9;
@@ -52,7 +53,8 @@ unsigned Date::Month() const {
 
 Result<Date> Date::Parse(std::string_view text) {
   auto bad = [&] {
-    return Status::InvalidArgument("'" + std::string(text) + "' is not a date of the form YYYY-MM-DD");
+    return Status::InvalidArgument("'" + std::string(text) +
+                                   "' is not a date of the form YYYY-MM-DD");
   };
   if (text.size() != 10 || text[4] != '-' || text[7] != '-') return bad();
   auto digits = [&](size_t pos, size_t len, unsigned* out) {

@@ -16,15 +16,15 @@ namespace towerstream {
 
 enum class StatusCode {
   kOk = 0,
-  kInvalidArgument,   // caller passed something malformed (bad option, bad row, bad event)
-  kNotFound,          // a file, key or id that should exist does not
+  kInvalidArgument,  // caller passed something malformed (bad option, bad row, bad event)
+  kNotFound,         // a file, key or id that should exist does not
   kAlreadyExists,
   kFailedPrecondition,  // the system is not in a state where the call makes sense
-  kIoError,           // the operating system refused a read/write/open
-  kCorruption,        // stored data does not match its checksum or format
-  kUnavailable,       // a remote service (Kafka, Prometheus, MLflow) did not answer
+  kIoError,             // the operating system refused a read/write/open
+  kCorruption,          // stored data does not match its checksum or format
+  kUnavailable,         // a remote service (Kafka, Prometheus, MLflow) did not answer
   kDeadlineExceeded,
-  kInternal,          // a bug or an exception from a third-party library
+  kInternal,  // a bug or an exception from a third-party library
 };
 
 std::string_view StatusCodeName(StatusCode code);
@@ -35,7 +35,9 @@ class [[nodiscard]] Status {
   Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
 
   static Status Ok() { return Status(); }
-  static Status InvalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
+  static Status InvalidArgument(std::string m) {
+    return {StatusCode::kInvalidArgument, std::move(m)};
+  }
   static Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
   static Status AlreadyExists(std::string m) { return {StatusCode::kAlreadyExists, std::move(m)}; }
   static Status FailedPrecondition(std::string m) {
@@ -73,7 +75,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : storage_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : storage_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : storage_(std::move(status)) {  // NOLINT: implicit by design
     assert(!std::get<Status>(storage_).ok() && "Result built from an OK Status");
   }
@@ -108,10 +110,10 @@ class [[nodiscard]] Result {
 #define TS_CONCAT_(a, b) TS_CONCAT_INNER_(a, b)
 
 // Returns from the enclosing function when `expr` (a Status) is not OK.
-#define TS_RETURN_IF_ERROR(expr)                       \
-  do {                                                 \
-    ::towerstream::Status ts_status_ = (expr);         \
-    if (!ts_status_.ok()) return ts_status_;           \
+#define TS_RETURN_IF_ERROR(expr)               \
+  do {                                         \
+    ::towerstream::Status ts_status_ = (expr); \
+    if (!ts_status_.ok()) return ts_status_;   \
   } while (false)
 
 // `TS_ASSIGN_OR_RETURN(auto x, MakeX());` declares x from a Result or returns its Status.

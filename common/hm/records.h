@@ -85,13 +85,13 @@ std::string_view FashionNewsName(FashionNews f);  // "NONE", "Regularly", "Month
 Result<FashionNews> ParseFashionNews(std::string_view text);
 
 struct Customer {
-  std::string customer_id;  // 64 hex
-  std::optional<float> fn;      // FN: 1.0 or empty
-  std::optional<float> active;  // Active: 1.0 or empty
-  std::optional<std::string> club_member_status;  // ACTIVE, PRE-CREATE, LEFT CLUB, or empty
+  std::string customer_id;                            // 64 hex
+  std::optional<float> fn;                            // FN: 1.0 or empty
+  std::optional<float> active;                        // Active: 1.0 or empty
+  std::optional<std::string> club_member_status;      // ACTIVE, PRE-CREATE, LEFT CLUB, or empty
   std::optional<FashionNews> fashion_news_frequency;  // empty -> nullopt
-  std::optional<int32_t> age;  // "49" and "49.0" alike; empty -> nullopt
-  std::string postal_code;     // 64 hex in Kaggle; kept as an opaque string
+  std::optional<int32_t> age;                         // "49" and "49.0" alike; empty -> nullopt
+  std::string postal_code;                            // 64 hex in Kaggle; kept as an opaque string
 
   bool operator==(const Customer&) const = default;
 };
@@ -100,7 +100,7 @@ struct Transaction {
   Date t_dat;
   std::string customer_id;
   ArticleId article_id = 0;
-  double price = 0;           // scaled by Kaggle (a price of 59 SEK is ~0.0508)
+  double price = 0;              // scaled by Kaggle (a price of 59 SEK is ~0.0508)
   int32_t sales_channel_id = 0;  // 1 (store) or 2 (online)
 
   bool operator==(const Transaction&) const = default;

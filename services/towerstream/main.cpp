@@ -5,7 +5,8 @@
 #include <exception>
 
 int main(int argc, char** argv) {
-  CLI::App app{"towerstream: train a two-tower retrieval model continuously from a stream of purchases"};
+  CLI::App app{
+      "towerstream: train a two-tower retrieval model continuously from a stream of purchases"};
   app.require_subcommand(1);
   try {
     app.parse(argc, argv);
