@@ -4,6 +4,7 @@
 
 BUILD_DIR    ?= build
 ASAN_DIR     ?= build-asan
+CORE_DIR     ?= build-core
 BUILD_TYPE   ?= RelWithDebInfo
 JOBS         ?= $(shell nproc)
 # CI sets WERROR=ON; developers may keep warnings non-fatal while iterating.
@@ -12,8 +13,8 @@ DEMO_DIR     ?= $(BUILD_DIR)/demo
 CMAKE_FLAGS  ?=
 TOWERSTREAM  := $(BUILD_DIR)/bin/towerstream
 
-.PHONY: all deps configure build test unit-test integration-test sanitize bench demo format \
-        format-check clean help
+.PHONY: all deps configure build test unit-test integration-test sanitize core-only bench demo \
+        format format-check clean help
 
 all: build
 
@@ -22,6 +23,7 @@ help:
 	@echo "make test        build, then run unit and integration tests (starts Kafka and Prometheus)"
 	@echo "make bench       run the benchmarks under bench/"
 	@echo "make sanitize    unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+	@echo "make core-only   build what needs only LibTorch (for GPU machines)"
 	@echo "make deps        install the Debian packages (idempotent)"
 	@echo "make format      clang-format the sources; make format-check verifies"
 
@@ -58,6 +60,13 @@ sanitize:
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -L unit -j $(JOBS)
 
+# What a GPU machine with only LibTorch builds (-DTOWERSTREAM_CORE_ONLY=ON): no Kafka, RocksDB,
+# prometheus-cpp or Boost. CI builds it so the option keeps working.
+core-only:
+	cmake -S . -B $(CORE_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release -DTOWERSTREAM_CORE_ONLY=ON \
+	  -DTOWERSTREAM_WERROR=$(WERROR) $(CMAKE_FLAGS)
+	cmake --build $(CORE_DIR) -j $(JOBS)
+
 bench: build
 	scripts/bench $(BUILD_DIR)
 
@@ -71,4 +80,4 @@ format-check:
 	git ls-files '*.cpp' '*.h' | xargs clang-format --dry-run -Werror
 
 clean:
-	rm -rf $(BUILD_DIR) $(ASAN_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(CORE_DIR)

@@ -4,14 +4,25 @@
 #include <cstdio>
 #include <exception>
 
+#include "services/towerstream/commands.h"
+
 int main(int argc, char** argv) {
   CLI::App app{
-      "towerstream: train a two-tower retrieval model continuously from a stream of purchases"};
+      "towerstream: train a two-tower retrieval model continuously from a stream of purchases.\n"
+      "Run `towerstream SUBCOMMAND --help` for the options of each subcommand."};
   app.require_subcommand(1);
+  int exit_code = 0;
+  towerstream::cli::AddGenerateCommand(app, &exit_code);
+  towerstream::cli::AddInspectCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  } catch (const std::exception& e) {
+    // Libraries report expected errors as Status; anything thrown here is a bug or an
+    // unexpected failure of a third-party library.
+    std::fprintf(stderr, "towerstream: unexpected error: %s\n", e.what());
+    return 1;
   }
-  return 0;
+  return exit_code;
 }
