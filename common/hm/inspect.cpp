@@ -97,8 +97,7 @@ void InspectCustomers(const InspectOptions& options, KnownIds* known, FileReport
   report->distinct_ids = static_cast<int64_t>(ids.size());
 }
 
-void InspectTransactions(const InspectOptions& options, const KnownIds& known,
-                         FileReport* report) {
+void InspectTransactions(const InspectOptions& options, const KnownIds& known, FileReport* report) {
   std::unordered_set<std::string> customers;
   std::unordered_set<ArticleId> articles;
   int64_t article_known = 0;
@@ -144,7 +143,8 @@ Result<std::vector<std::string>> ExpandPaths(const std::vector<std::string>& pat
 std::string Percent(int64_t part, int64_t whole) {
   if (whole == 0) return "n/a";
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f%%", 100.0 * static_cast<double>(part) / static_cast<double>(whole));
+  std::snprintf(buf, sizeof buf, "%.2f%%",
+                100.0 * static_cast<double>(part) / static_cast<double>(whole));
   return buf;
 }
 
@@ -216,9 +216,15 @@ Result<InspectReport> Inspect(const std::vector<std::string>& paths,
   for (FileReport& f : report.files) {
     if (!f.status.ok()) continue;
     switch (f.kind) {
-      case FileKind::kArticles: InspectArticles(options, &known, &f); break;
-      case FileKind::kCustomers: InspectCustomers(options, &known, &f); break;
-      case FileKind::kTransactions: InspectTransactions(options, known, &f); break;
+      case FileKind::kArticles:
+        InspectArticles(options, &known, &f);
+        break;
+      case FileKind::kCustomers:
+        InspectCustomers(options, &known, &f);
+        break;
+      case FileKind::kTransactions:
+        InspectTransactions(options, known, &f);
+        break;
     }
   }
   return report;
@@ -242,9 +248,9 @@ void PrintReport(const InspectReport& report, std::FILE* out) {
     std::fprintf(out, "\n");
     for (const RowError& e : f.stats.errors) std::fprintf(out, "    %s\n", e.ToString().c_str());
     if (f.stats.rows_rejected > static_cast<int64_t>(f.stats.errors.size())) {
-      std::fprintf(out, "    ... and %s more\n",
-                   FormatCount(f.stats.rows_rejected - static_cast<int64_t>(f.stats.errors.size()))
-                       .c_str());
+      std::fprintf(
+          out, "    ... and %s more\n",
+          FormatCount(f.stats.rows_rejected - static_cast<int64_t>(f.stats.errors.size())).c_str());
     }
     switch (f.kind) {
       case FileKind::kArticles:

@@ -32,12 +32,12 @@ void WriteDataset(const ScopedTempDir& dir) {
                                      ",,,ACTIVE,NONE,49,abc\n" + kCustomerB +
                                      ",1.0,1.0,ACTIVE,Regularly,25.0,def\n");
   dir.WriteFile("transactions_train.csv",
-                std::string(kTransactionsHeader) + "\n" +                         //
-                    "2018-09-20," + kCustomerA + ",0108775015,0.0508,2\n" +       // line 2
-                    "2018-09-21," + kCustomerA + ",108775044,0.0305,1\n" +        // line 3
-                    "2018-09-22," + kCustomerB + ",0999999999,0.0305,2\n" +       // line 4
-                    "2018-09-25," + kCustomerUnknown + ",0108775015,0.01,2\n" +   // line 5
-                    "2018-09-23," + kCustomerB + ",0108775015,abc,2\n");          // line 6
+                std::string(kTransactionsHeader) + "\n" +                        //
+                    "2018-09-20," + kCustomerA + ",0108775015,0.0508,2\n" +      // line 2
+                    "2018-09-21," + kCustomerA + ",108775044,0.0305,1\n" +       // line 3
+                    "2018-09-22," + kCustomerB + ",0999999999,0.0305,2\n" +      // line 4
+                    "2018-09-25," + kCustomerUnknown + ",0108775015,0.01,2\n" +  // line 5
+                    "2018-09-23," + kCustomerB + ",0108775015,abc,2\n");         // line 6
   dir.WriteFile("notes.txt", "not a csv file\n");
 }
 
