@@ -47,6 +47,10 @@ Result<std::unique_ptr<Consumer>> Consumer::Create(const ConsumerOptions& option
   TS_ASSIGN_OR_RETURN(std::unique_ptr<RdKafka::Conf> conf, config.ToRdKafkaConf());
   std::unique_ptr<Consumer> consumer(new Consumer());
   std::string error;
+  if (options.rebalance_cb != nullptr &&
+      conf->set("rebalance_cb", options.rebalance_cb, error) != RdKafka::Conf::CONF_OK) {
+    return Status::Internal("Kafka consumer: cannot install the rebalance callback: " + error);
+  }
   consumer->handle_.reset(RdKafka::KafkaConsumer::create(conf.get(), error));
   if (!consumer->handle_) {
     return Status::InvalidArgument("Kafka consumer: librdkafka refused the configuration: " +

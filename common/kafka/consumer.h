@@ -26,6 +26,10 @@ struct ConsumerOptions {
   KafkaConfig config;
   // Consumer group; when not empty it replaces config's group.id.
   std::string group_id;
+  // Receives partition assignments and revocations (on the thread calling Poll or Close)
+  // instead of librdkafka assigning on its own; it must call assign()/unassign(). Not owned:
+  // it must outlive the consumer. Null: librdkafka's automatic assignment.
+  RdKafka::RebalanceCb* rebalance_cb = nullptr;
 
   Status Validate() const;
 };

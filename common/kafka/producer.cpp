@@ -26,16 +26,19 @@ Status ProducerOptions::Validate() const {
 }
 
 void Producer::Callbacks::dr_cb(RdKafka::Message& message) {
-  std::lock_guard lock(producer_->mu_);
-  if (message.err() == RdKafka::ERR_NO_ERROR) {
-    ++producer_->delivered_;
-    return;
+  {
+    std::lock_guard lock(producer_->mu_);
+    if (message.err() == RdKafka::ERR_NO_ERROR) {
+      ++producer_->delivered_;
+    } else {
+      ++producer_->failed_;
+      if (producer_->first_error_.ok()) {
+        producer_->first_error_ = StatusFromRdKafka(
+            message.err(), "delivery to " + Where(message.topic_name(), message.partition()));
+      }
+    }
   }
-  ++producer_->failed_;
-  if (producer_->first_error_.ok()) {
-    producer_->first_error_ = StatusFromRdKafka(
-        message.err(), "delivery to " + Where(message.topic_name(), message.partition()));
-  }
+  if (producer_->options_.on_delivery) producer_->options_.on_delivery(message);
 }
 
 void Producer::Callbacks::event_cb(RdKafka::Event& event) {

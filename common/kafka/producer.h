@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -31,6 +32,10 @@ struct ProducerOptions {
   std::chrono::milliseconds enqueue_timeout{10'000};
   // How long the destructor waits for outstanding deliveries; what is left after it is lost.
   std::chrono::milliseconds close_timeout{5'000};
+  // Called with every delivery report (success or failure) on the thread serving reports
+  // (the caller of Poll or Flush), after the producer's own counting: per-message metrics such
+  // as delivery latency (RdKafka::Message::latency()). Runs once per message: keep it cheap.
+  std::function<void(RdKafka::Message&)> on_delivery;
 
   Status Validate() const;
 };

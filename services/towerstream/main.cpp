@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   towerstream::cli::AddGenerateCommand(app, &exit_code);
   towerstream::cli::AddInspectCommand(app, &exit_code);
+  towerstream::cli::AddReplayCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
