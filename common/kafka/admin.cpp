@@ -1,6 +1,7 @@
 // Topic administration through librdkafka's C admin API, every C handle owned by a unique_ptr.
 #include "common/kafka/admin.h"
 
+#include <algorithm>
 #include <memory>
 #include <thread>
 
@@ -10,6 +11,9 @@
 
 namespace towerstream::kafka {
 namespace {
+
+// Leadership of a new partition settles within a few hundred milliseconds on one node.
+constexpr std::chrono::milliseconds kWatermarkRetryPause{50};
 
 template <typename T, void (*Destroy)(T*)>
 struct Deleter {
@@ -149,6 +153,29 @@ Status CreateTopics(Producer& producer, const std::vector<TopicSpec>& topics,
     }
   }
   return Status::Ok();
+}
+
+Result<Watermarks> QueryWatermarks(RdKafka::Handle& handle, const std::string& topic,
+                                   int32_t partition, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    Watermarks marks;
+    const RdKafka::ErrorCode err =
+        handle.query_watermark_offsets(topic, partition, &marks.low, &marks.high,
+                                       static_cast<int>(std::max<int64_t>(left.count(), 1)));
+    if (err == RdKafka::ERR_NO_ERROR) return marks;
+    const bool transient =
+        err == RdKafka::ERR_NOT_LEADER_FOR_PARTITION || err == RdKafka::ERR_LEADER_NOT_AVAILABLE ||
+        err == RdKafka::ERR_UNKNOWN_TOPIC_OR_PART || err == RdKafka::ERR_REQUEST_TIMED_OUT ||
+        err == RdKafka::ERR__TIMED_OUT || err == RdKafka::ERR__TRANSPORT;
+    if (!transient || std::chrono::steady_clock::now() + kWatermarkRetryPause >= deadline) {
+      return StatusFromRdKafka(
+          err, "watermarks of topic '" + topic + "' partition " + std::to_string(partition));
+    }
+    std::this_thread::sleep_for(kWatermarkRetryPause);
+  }
 }
 
 Result<int> PartitionCount(Producer& producer, const std::string& topic,

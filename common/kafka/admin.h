@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -35,6 +36,18 @@ Status CreateTopics(Producer& producer, const std::vector<TopicSpec>& topics,
 // Asks for all topics, so that it never triggers the broker's auto-creation.
 Result<int> PartitionCount(Producer& producer, const std::string& topic,
                            std::chrono::milliseconds timeout);
+
+struct Watermarks {
+  int64_t low = 0;   // oldest offset still stored
+  int64_t high = 0;  // offset the next message will get
+};
+
+// The watermarks of one partition, asked of its leader (`handle` is any producer's or
+// consumer's). Retries the errors a newly created topic or a leader election gives for a
+// moment (not leader, leader not available, unknown partition, timed out) until `timeout`,
+// then returns the last one, naming the topic and partition.
+Result<Watermarks> QueryWatermarks(RdKafka::Handle& handle, const std::string& topic,
+                                   int32_t partition, std::chrono::milliseconds timeout);
 
 // Every topic-level setting of `topic` as the broker reports it, defaults included.
 Result<std::map<std::string, std::string>> DescribeTopicConfig(Producer& producer,

@@ -8,6 +8,7 @@
 
 #include <librdkafka/rdkafkacpp.h>
 
+#include "common/kafka/admin.h"
 #include "common/kafka/consumer.h"
 #include "common/kafka/errors.h"
 
@@ -79,10 +80,10 @@ Result<ResumePoint> ReadResumePoint(const kafka::KafkaConfig& config, const std:
   std::vector<std::unique_ptr<RdKafka::TopicPartition>> owned;
   std::vector<RdKafka::TopicPartition*> assignment;
   for (int32_t p = 0; p < partitions; ++p) {
-    int64_t low = 0, high = 0;
-    TS_RETURN_IF_ERROR(kafka::StatusFromRdKafka(
-        handle.query_watermark_offsets(topic, p, &low, &high, timeout_ms),
-        "watermarks of topic '" + topic + "' partition " + std::to_string(p)));
+    TS_ASSIGN_OR_RETURN(
+        kafka::Watermarks marks,
+        kafka::QueryWatermarks(handle, topic, p, std::chrono::milliseconds(timeout_ms)));
+    const int64_t low = marks.low, high = marks.high;
     if (high == 0) continue;  // never written to
     if (low >= high) {
       return Status::FailedPrecondition(

@@ -11,5 +11,6 @@ namespace towerstream::cli {
 void AddGenerateCommand(CLI::App& app, int* exit_code);
 void AddInspectCommand(CLI::App& app, int* exit_code);
 void AddReplayCommand(CLI::App& app, int* exit_code);
+void AddIngestCommand(CLI::App& app, int* exit_code);
 
 }  // namespace towerstream::cli

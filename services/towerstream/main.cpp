@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   towerstream::cli::AddGenerateCommand(app, &exit_code);
   towerstream::cli::AddInspectCommand(app, &exit_code);
   towerstream::cli::AddReplayCommand(app, &exit_code);
+  towerstream::cli::AddIngestCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -54,9 +54,10 @@ Result<std::vector<kafka::Message>> ReadTopic(const std::string& bootstrap,
   std::vector<RdKafka::TopicPartition*> assignment;
   size_t pending = 0;
   for (int32_t p = 0; p < partitions; ++p) {
-    int64_t low = 0;
-    TS_RETURN_IF_ERROR(kafka::StatusFromRdKafka(
-        handle.query_watermark_offsets(topic, p, &low, &high[p], 10'000), "watermarks"));
+    TS_ASSIGN_OR_RETURN(kafka::Watermarks marks,
+                        kafka::QueryWatermarks(handle, topic, p, std::chrono::seconds(10)));
+    const int64_t low = marks.low;
+    high[p] = marks.high;
     if (high[p] > low) {
       owned.emplace_back(RdKafka::TopicPartition::create(topic, p, low));
       assignment.push_back(owned.back().get());
@@ -97,11 +98,9 @@ int64_t MessageCount(kafka::Producer& producer, const std::string& topic) {
   if (!partitions.ok()) return 0;
   int64_t total = 0;
   for (int32_t p = 0; p < *partitions; ++p) {
-    int64_t low = 0, high = 0;
-    if (producer.handle().query_watermark_offsets(topic, p, &low, &high, 10'000) ==
-        RdKafka::ERR_NO_ERROR) {
-      total += high;
-    }
+    Result<kafka::Watermarks> marks =
+        kafka::QueryWatermarks(producer.handle(), topic, p, std::chrono::seconds(10));
+    if (marks.ok()) total += marks->high;
   }
   return total;
 }

@@ -1,0 +1,328 @@
+// Tests of the RocksDB feature store: round trips, batched reads, histories, persistence.
+#include "common/features/feature_store.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tests/testing/temp_dir.h"
+
+namespace towerstream::features {
+namespace {
+
+CustomerKey Customer(int n) {
+  CustomerKey key{};
+  key[0] = static_cast<uint8_t>(n >> 8);
+  key[1] = static_cast<uint8_t>(n);
+  key[31] = 0x5a;
+  return key;
+}
+
+events::ArticleFeatures Article(int n) {
+  events::ArticleFeatures a;
+  a.known = true;
+  a.product_code = 100'000 + n;
+  a.product_type_no = n % 7;
+  a.product_group_name = "Garment Upper body";
+  a.graphical_appearance_no = -1;
+  a.colour_group_code = 9;
+  a.perceived_colour_value_id = 4;
+  a.perceived_colour_master_id = 5;
+  a.department_no = 1676;
+  a.index_code = "A";
+  a.index_group_no = 1;
+  a.section_no = 16;
+  a.garment_group_no = 1002;
+  return a;
+}
+
+events::CustomerFeatures CustomerFeatures(int age) {
+  events::CustomerFeatures c;
+  c.known = true;
+  c.fn = 1.0f;
+  c.club_member_status = "ACTIVE";
+  c.fashion_news_frequency = hm::FashionNews::kRegularly;
+  c.age = age;
+  c.postal_code = "52043ee2162cf5aa7ee79974281641c6f11a68d276429a91f8ca0d4b6efa8100";
+  return c;
+}
+
+class FeatureStoreTest : public ::testing::Test {
+ protected:
+  FeatureStoreOptions Options() const {
+    FeatureStoreOptions options;
+    options.path = (dir_.path() / "db").string();
+    options.history_length = 5;
+    options.sync_writes = false;  // the tests do not cut the power
+    return options;
+  }
+
+  std::unique_ptr<FeatureStore> Open(const FeatureStoreOptions& options) {
+    Result<std::unique_ptr<FeatureStore>> store = FeatureStore::Open(options);
+    EXPECT_TRUE(store.ok()) << store.status().ToString();
+    return store.ok() ? std::move(store).value() : nullptr;
+  }
+
+  void SetUp() override {
+    store_ = Open(Options());
+    ASSERT_NE(store_, nullptr);
+  }
+
+  void Write(FeatureBatch& batch) {
+    const Status written = store_->Write(&batch);
+    ASSERT_TRUE(written.ok()) << written.ToString();
+  }
+
+  std::vector<hm::ArticleId> History(const CustomerKey& customer, StreamPosition before, int n,
+                                     const FeatureBatch* staged = nullptr) {
+    std::vector<hm::ArticleId> out;
+    const Status read = store_->RecentHistory(customer, before, n, staged, &out);
+    EXPECT_TRUE(read.ok()) << read.ToString();
+    return out;
+  }
+
+  // Appends purchases at offsets first, first+step, ... of partition 2 with articles 1, 2, ...
+  void WritePurchases(const CustomerKey& customer, int count, int64_t first = 10,
+                      int64_t step = 3) {
+    FeatureBatch batch;
+    for (int i = 0; i < count; ++i) {
+      batch.AppendHistory(customer, {2, first + i * step}, i + 1);
+    }
+    Write(batch);
+  }
+
+  testing::ScopedTempDir dir_{"feature_store_test"};
+  std::unique_ptr<FeatureStore> store_;
+};
+
+TEST_F(FeatureStoreTest, ArticleUpsertRoundTrips) {
+  FeatureBatch batch;
+  batch.PutArticle(108775015, Article(1));
+  Write(batch);
+  std::vector<std::optional<events::ArticleFeatures>> out;
+  const std::vector<hm::ArticleId> ids = {108775015};
+  ASSERT_TRUE(store_->GetArticles(ids, &out).ok());
+  ASSERT_TRUE(out[0].has_value());
+  EXPECT_EQ(*out[0], Article(1));
+}
+
+TEST_F(FeatureStoreTest, LaterUpsertReplacesEarlierOne) {
+  const CustomerKey c = Customer(1);
+  FeatureBatch batch;
+  batch.PutCustomer(c, CustomerFeatures(30));
+  Write(batch);
+  std::vector<std::optional<events::CustomerFeatures>> out;
+  ASSERT_TRUE(store_->GetCustomers(std::vector{c}, &out).ok());  // now cached
+  batch.PutCustomer(c, CustomerFeatures(31));
+  Write(batch);
+  ASSERT_TRUE(store_->GetCustomers(std::vector{c}, &out).ok());
+  ASSERT_TRUE(out[0].has_value());
+  EXPECT_EQ(out[0]->age, 31);
+}
+
+TEST_F(FeatureStoreTest, MultiGetReportsMissingIdsAsNullopt) {
+  FeatureBatch batch;
+  batch.PutCustomer(Customer(1), CustomerFeatures(20));
+  batch.PutCustomer(Customer(3), CustomerFeatures(40));
+  Write(batch);
+  const std::vector<CustomerKey> keys = {Customer(1), Customer(2), Customer(3), Customer(2)};
+  std::vector<std::optional<events::CustomerFeatures>> out;
+  ASSERT_TRUE(store_->GetCustomers(keys, &out).ok());
+  ASSERT_EQ(out.size(), keys.size());
+  EXPECT_EQ(out[0], CustomerFeatures(20));
+  EXPECT_EQ(out[1], std::nullopt);
+  EXPECT_EQ(out[2], CustomerFeatures(40));
+  EXPECT_EQ(out[3], std::nullopt);
+}
+
+TEST_F(FeatureStoreTest, CachedMissSeesRecordWrittenLater) {
+  const std::vector<hm::ArticleId> ids = {42};
+  std::vector<std::optional<events::ArticleFeatures>> out;
+  ASSERT_TRUE(store_->GetArticles(ids, &out).ok());
+  ASSERT_EQ(out[0], std::nullopt);
+  FeatureBatch batch;
+  batch.PutArticle(42, Article(42));
+  Write(batch);
+  ASSERT_TRUE(store_->GetArticles(ids, &out).ok());
+  EXPECT_EQ(out[0], Article(42));
+}
+
+TEST_F(FeatureStoreTest, RecentHistoryIsOldestFirstAndLimitedToN) {
+  const CustomerKey c = Customer(7);
+  WritePurchases(c, 8);  // articles 1..8 at offsets 10, 13, ..., 31
+  EXPECT_EQ(History(c, {2, 1000}, 3), (std::vector<hm::ArticleId>{6, 7, 8}));
+  EXPECT_EQ(History(c, {2, 1000}, 5), (std::vector<hm::ArticleId>{4, 5, 6, 7, 8}));
+}
+
+TEST_F(FeatureStoreTest, RecentHistoryExcludesThePositionItselfAndLaterOnes) {
+  const CustomerKey c = Customer(7);
+  WritePurchases(c, 8);
+  struct Case {
+    int64_t before;
+    std::vector<hm::ArticleId> want;
+  };
+  for (const Case& k : {Case{10, {}}, Case{11, {1}}, Case{13, {1}}, Case{14, {1, 2}},
+                        Case{31, {3, 4, 5, 6, 7}}, Case{32, {4, 5, 6, 7, 8}}}) {
+    EXPECT_EQ(History(c, {2, k.before}, 5), k.want) << "before offset " << k.before;
+  }
+}
+
+TEST_F(FeatureStoreTest, RecentHistoryReadsBeyondTheCachedLatestEntries) {
+  const CustomerKey c = Customer(7);
+  WritePurchases(c, 12);  // the cache keeps the latest 5 (history_length)
+  EXPECT_EQ(History(c, {2, 1000}, 5), (std::vector<hm::ArticleId>{8, 9, 10, 11, 12}));
+  // Offset 19 is article 4: the purchases before it are older than anything cached.
+  EXPECT_EQ(History(c, {2, 19}, 5), (std::vector<hm::ArticleId>{1, 2, 3}));
+  EXPECT_EQ(History(c, {2, 25}, 5), (std::vector<hm::ArticleId>{1, 2, 3, 4, 5}));
+}
+
+TEST_F(FeatureStoreTest, RecentHistoryKeepsCustomersApart) {
+  WritePurchases(Customer(1), 3);
+  WritePurchases(Customer(2), 2, /*first=*/11);
+  EXPECT_EQ(History(Customer(1), {2, 1000}, 5), (std::vector<hm::ArticleId>{1, 2, 3}));
+  EXPECT_EQ(History(Customer(2), {2, 1000}, 5), (std::vector<hm::ArticleId>{1, 2}));
+  EXPECT_EQ(History(Customer(3), {2, 1000}, 5), (std::vector<hm::ArticleId>{}));
+}
+
+TEST_F(FeatureStoreTest, RecentHistoryIncludesStagedPurchases) {
+  const CustomerKey c = Customer(7);
+  WritePurchases(c, 2);  // offsets 10, 13
+  FeatureBatch staged;
+  staged.AppendHistory(c, {2, 20}, 77);
+  staged.AppendHistory(c, {2, 25}, 78);
+  EXPECT_EQ(History(c, {2, 25}, 5, &staged), (std::vector<hm::ArticleId>{1, 2, 77}));
+  EXPECT_EQ(History(c, {2, 26}, 5, &staged), (std::vector<hm::ArticleId>{1, 2, 77, 78}));
+  EXPECT_EQ(History(c, {2, 26}, 5), (std::vector<hm::ArticleId>{1, 2}));
+}
+
+TEST_F(FeatureStoreTest, ReappendingTheSamePositionDoesNotDuplicate) {
+  const CustomerKey c = Customer(7);
+  WritePurchases(c, 4);  // offsets 10, 13, 16, 19
+  const std::vector<hm::ArticleId> before_crash = History(c, {2, 17}, 5);
+  // After a crash ingest re-processes offsets 13..19: the same keys are written again.
+  FeatureBatch again;
+  again.AppendHistory(c, {2, 13}, 2);
+  again.AppendHistory(c, {2, 16}, 3);
+  EXPECT_EQ(History(c, {2, 17}, 5, &again), before_crash);
+  again.AppendHistory(c, {2, 19}, 4);
+  Write(again);
+  EXPECT_EQ(History(c, {2, 17}, 5), before_crash);
+  EXPECT_EQ(History(c, {2, 100}, 5), (std::vector<hm::ArticleId>{1, 2, 3, 4}));
+}
+
+TEST_F(FeatureStoreTest, HistoryCacheAnswersRepeatedReadsFromMemory) {
+  const CustomerKey c = Customer(7);
+  WritePurchases(c, 3);
+  History(c, {2, 1000}, 5);
+  const CacheStats first = store_->history_cache_stats();
+  History(c, {2, 1000}, 5);
+  const CacheStats second = store_->history_cache_stats();
+  EXPECT_EQ(second.misses, first.misses);
+  EXPECT_EQ(second.hits, first.hits + 1);
+}
+
+TEST_F(FeatureStoreTest, CachedHistoryFollowsWrites) {
+  const CustomerKey c = Customer(7);
+  WritePurchases(c, 3);
+  History(c, {2, 1000}, 5);  // caches 1, 2, 3
+  FeatureBatch batch;
+  batch.AppendHistory(c, {2, 500}, 9);
+  Write(batch);
+  EXPECT_EQ(History(c, {2, 1000}, 5), (std::vector<hm::ArticleId>{1, 2, 3, 9}));
+}
+
+TEST_F(FeatureStoreTest, CacheHoldsAtMostItsCapacity) {
+  FeatureStoreOptions options = Options();
+  options.path = (dir_.path() / "small").string();
+  options.article_cache_entries = 3;
+  std::unique_ptr<FeatureStore> store = Open(options);
+  ASSERT_NE(store, nullptr);
+  std::vector<std::optional<events::ArticleFeatures>> out;
+  for (hm::ArticleId id = 1; id <= 10; ++id) {
+    ASSERT_TRUE(store->GetArticles(std::vector{id}, &out).ok());
+  }
+  const CacheStats stats = store->article_cache_stats();
+  EXPECT_EQ(stats.size, 3u);
+  EXPECT_EQ(stats.evictions, 7);
+  EXPECT_EQ(stats.misses, 10);
+}
+
+TEST_F(FeatureStoreTest, DataSurvivesReopen) {
+  FeatureBatch batch;
+  batch.PutArticle(5, Article(5));
+  batch.PutCustomer(Customer(1), CustomerFeatures(50));
+  batch.AppendHistory(Customer(1), {0, 1}, 5);
+  batch.SetPosition("hm.transactions", 3, 1234);
+  Write(batch);
+  store_.reset();
+  store_ = Open(Options());
+  ASSERT_NE(store_, nullptr);
+
+  std::vector<std::optional<events::ArticleFeatures>> articles;
+  ASSERT_TRUE(store_->GetArticles(std::vector<hm::ArticleId>{5}, &articles).ok());
+  EXPECT_EQ(articles[0], Article(5));
+  std::vector<std::optional<events::CustomerFeatures>> customers;
+  ASSERT_TRUE(store_->GetCustomers(std::vector{Customer(1)}, &customers).ok());
+  EXPECT_EQ(customers[0], CustomerFeatures(50));
+  EXPECT_EQ(History(Customer(1), {0, 2}, 5), (std::vector<hm::ArticleId>{5}));
+  Result<std::optional<int64_t>> position = store_->Position("hm.transactions", 3);
+  ASSERT_TRUE(position.ok());
+  EXPECT_EQ(*position, 1234);
+  EXPECT_EQ(*store_->Position("hm.transactions", 4), std::nullopt);
+}
+
+TEST_F(FeatureStoreTest, VocabularyIndexesFollowFirstSightAndSurviveReopen) {
+  FeatureBatch batch;
+  batch.PutArticle(30, Article(30));
+  batch.NoteArticle(10);
+  batch.PutArticle(20, Article(20));
+  batch.PutArticle(30, Article(30));  // already has one
+  batch.NoteCustomer(Customer(2));
+  Write(batch);
+  batch.PutArticle(10, Article(10));  // noted first: keeps its index
+  batch.PutArticle(40, Article(40));
+  Write(batch);
+  store_.reset();
+  store_ = Open(Options());
+  ASSERT_NE(store_, nullptr);
+  EXPECT_EQ(store_->article_vocabulary_size(), 4);
+  EXPECT_EQ(store_->customer_vocabulary_size(), 1);
+  struct Case {
+    hm::ArticleId id;
+    std::optional<int64_t> index;
+  };
+  for (const Case& k : {Case{30, 0}, Case{10, 1}, Case{20, 2}, Case{40, 3}, Case{50, {}}}) {
+    Result<std::optional<int64_t>> index = store_->ArticleIndex(k.id);
+    ASSERT_TRUE(index.ok()) << index.status().ToString();
+    EXPECT_EQ(*index, k.index) << "article " << k.id;
+  }
+  EXPECT_EQ(*store_->CustomerIndex(Customer(2)), 0);
+}
+
+TEST_F(FeatureStoreTest, SecondOpenOfTheSameDirectoryFails) {
+  Result<std::unique_ptr<FeatureStore>> second = FeatureStore::Open(Options());
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), StatusCode::kIoError) << second.status().ToString();
+  EXPECT_NE(second.status().message().find(Options().path), std::string::npos)
+      << second.status().message();
+}
+
+TEST(FeatureStoreOptionsTest, RejectsInvalidOptions) {
+  struct Case {
+    const char* name;
+    FeatureStoreOptions options;
+  };
+  FeatureStoreOptions no_path;
+  FeatureStoreOptions no_history;
+  no_history.path = "x";
+  no_history.history_length = 0;
+  for (const Case& k : {Case{"empty path", no_path}, Case{"history_length 0", no_history}}) {
+    EXPECT_EQ(k.options.Validate().code(), StatusCode::kInvalidArgument) << k.name;
+  }
+}
+
+}  // namespace
+}  // namespace towerstream::features

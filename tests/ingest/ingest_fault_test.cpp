@@ -1,0 +1,213 @@
+// Fault tests of `towerstream ingest` (the binary): SIGKILL at random moments, and a broker
+// stopped and restarted mid-run. Exactly once is checked on what read_committed consumers see.
+#include <signal.h>
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/harness/test_services.h"
+#include "tests/ingest/ingest_test_support.h"
+#include "tests/testing/temp_dir.h"
+
+namespace towerstream::ingest {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using test_support::ChildProcess;
+using test_support::Dataset;
+using Clock = std::chrono::steady_clock;
+
+// Runs a command through the shell; its stdout, or an error with its output.
+Result<std::string> Shell(const std::string& command) {
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return Status::IoError("popen " + command);
+  std::string out;
+  char buffer[4096];
+  while (size_t n = std::fread(buffer, 1, sizeof(buffer), pipe)) out.append(buffer, n);
+  const int status = ::pclose(pipe);
+  if (status != 0) return Status::Internal(command + " failed:\n" + out);
+  return out;
+}
+
+class IngestFaultTest : public ::testing::Test {
+ protected:
+  void SetUp() override { prefix_ = test_support::UniquePrefix("fault"); }
+
+  void Prepare(const std::string& bootstrap, const Dataset& d) {
+    bootstrap_ = bootstrap;
+    Result<std::unique_ptr<kafka::Producer>> producer = test_support::MakeProducer(bootstrap);
+    ASSERT_TRUE(producer.ok()) << producer.status().ToString();
+    ASSERT_TRUE(test_support::CreateTopics(**producer, prefix_, d.partitions).ok());
+    const Status s = test_support::ProduceEntities(**producer, prefix_, d);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+
+  void Produce(std::span<const Dataset::Transaction> transactions) {
+    Result<std::unique_ptr<kafka::Producer>> producer = test_support::MakeProducer(bootstrap_);
+    ASSERT_TRUE(producer.ok()) << producer.status().ToString();
+    const Status s = test_support::ProduceTransactions(**producer, prefix_, transactions);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+
+  Result<ChildProcess> StartIngest(const std::vector<std::string>& extra = {}) {
+    return ChildProcess::Start(
+        test_support::IngestCommand(bootstrap_, prefix_, (dir_.path() / "state").string(), extra),
+        log_);
+  }
+
+  // The group's committed offsets of hm.transactions, summed; -1 when the coordinator does not
+  // answer (e.g. while the group rebalances).
+  int64_t Committed() {
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      Result<int64_t> committed =
+          test_support::CommittedOffsets(bootstrap_, prefix_ + "towerstream-ingest",
+                                         prefix_ + std::string(events::kTransactionsTopic));
+      if (committed.ok()) return *committed;
+      std::this_thread::sleep_for(milliseconds(500));
+    }
+    return -1;
+  }
+
+  // Waits until the group has committed `total` offsets of hm.transactions while `ingest`
+  // keeps running.
+  bool AwaitCommitted(ChildProcess& ingest, int64_t total, seconds timeout) {
+    const Clock::time_point deadline = Clock::now() + timeout;
+    while (Clock::now() < deadline) {
+      if (!ingest.Running()) {
+        ADD_FAILURE() << "ingest exited with " << ingest.Wait() << ":\n"
+                      << test_support::Tail(log_);
+        return false;
+      }
+      if (Committed() >= total) return true;
+      std::this_thread::sleep_for(milliseconds(250));
+    }
+    ADD_FAILURE() << "only " << Committed() << " of " << total << " committed:\n"
+                  << test_support::Tail(log_);
+    return false;
+  }
+
+  // Every transaction has exactly one example, whose history is the uninterrupted run's.
+  void ExpectExactlyOnce(const Dataset& d) {
+    Result<std::vector<kafka::Message>> messages =
+        test_support::ReadCommitted(bootstrap_, prefix_ + std::string(events::kExamplesTopic),
+                                    d.transactions.size(), seconds(120));
+    ASSERT_TRUE(messages.ok()) << messages.status().ToString();
+    std::vector<std::string> duplicates;
+    const std::map<std::string, events::ExampleEvent> examples =
+        test_support::DecodeExamples(*messages, &duplicates);
+    EXPECT_TRUE(duplicates.empty())
+        << duplicates.size() << " duplicated event_ids, e.g. " << duplicates.front();
+    EXPECT_EQ(messages->size(), d.transactions.size());
+    const auto expected =
+        test_support::ExpectedHistories(d.transactions, events::kDefaultRecentArticles);
+    int64_t missing = 0, wrong_history = 0;
+    for (const Dataset::Transaction& t : d.transactions) {
+      const auto it = examples.find(t.event.event_id);
+      if (it == examples.end()) {
+        ++missing;
+      } else if (it->second.recent_article_ids != expected.at(t.event.event_id)) {
+        if (++wrong_history <= 3) ADD_FAILURE() << "history of " << t.event.event_id << " differs";
+      }
+    }
+    EXPECT_EQ(missing, 0);
+    EXPECT_EQ(wrong_history, 0);
+  }
+
+  std::string prefix_;
+  std::string bootstrap_;
+  ::towerstream::testing::ScopedTempDir dir_{"ingest_fault"};
+  std::string log_ = (dir_.path() / "ingest.log").string();
+};
+
+TEST_F(IngestFaultTest, SigkillAtRandomMomentsKeepsExactlyOnceAndHistories) {
+  constexpr int64_t kTransactions = 200'000;
+  constexpr int kKillsWanted = 5;
+  Result<std::string> bootstrap = test_services::KafkaBootstrap();
+  ASSERT_TRUE(bootstrap.ok()) << bootstrap.status().ToString();
+  const unsigned seed = std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  const Dataset d = test_support::MakeDataset(2'000, 500, kTransactions, 4, seed);
+  Prepare(*bootstrap, d);
+
+  // The stream keeps arriving while ingest is killed and restarted, as from a live replay,
+  // faster than small micro-batches drain it: most kills hit an open Kafka transaction.
+  std::thread feeder([&] {
+    const std::span<const Dataset::Transaction> all(d.transactions);
+    for (size_t at = 0; at < all.size(); at += 20'000) {
+      Produce(all.subspan(at, std::min<size_t>(20'000, all.size() - at)));
+    }
+  });
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> delay_ms(500, 3'000);
+  int kills_mid_run = 0;
+  for (int attempt = 0; attempt < 12 && kills_mid_run < kKillsWanted; ++attempt) {
+    Result<ChildProcess> ingest = StartIngest({"--batch-size", "250"});
+    ASSERT_TRUE(ingest.ok()) << ingest.status().ToString();
+    std::this_thread::sleep_for(milliseconds(delay_ms(rng)));
+    ASSERT_TRUE(ingest->Running()) << "ingest exited early:\n" << test_support::Tail(log_);
+    ingest->Signal(SIGKILL);
+    EXPECT_EQ(ingest->Wait(), 128 + SIGKILL);
+    const int64_t committed = Committed();
+    std::fprintf(stderr, "kill %d: %lld of %lld committed\n", attempt + 1,
+                 static_cast<long long>(committed), static_cast<long long>(kTransactions));
+    if (committed >= 0 && committed < kTransactions) ++kills_mid_run;
+  }
+  feeder.join();
+  EXPECT_GE(kills_mid_run, kKillsWanted);
+
+  Result<ChildProcess> ingest = StartIngest();
+  ASSERT_TRUE(ingest.ok()) << ingest.status().ToString();
+  ASSERT_TRUE(AwaitCommitted(*ingest, kTransactions, seconds(180)));
+  ingest->Signal(SIGTERM);
+  EXPECT_EQ(ingest->Wait(), 0) << test_support::Tail(log_);
+  ExpectExactlyOnce(d);
+}
+
+TEST_F(IngestFaultTest, RecoversWhenTheBrokerIsStoppedAndRestarted) {
+  const std::string kafka = std::string(TOWERSTREAM_SOURCE_DIR) + "/scripts/kafka";
+  const std::string state = (dir_.path() / "broker").string();
+  Result<std::string> started = Shell(kafka + " start --port auto --state-dir " + state);
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  // The broker is this test's: stop it whatever happens.
+  struct StopBroker {
+    std::string command;
+    ~StopBroker() { Shell(command).status().IgnoreError(); }
+  } stop_broker{kafka + " stop --state-dir " + state};
+  std::string bootstrap = started->substr(0, started->find_last_not_of("\n") + 1);
+  bootstrap = bootstrap.substr(bootstrap.find_last_of('\n') + 1);
+  const std::string port = bootstrap.substr(bootstrap.find(':') + 1);
+
+  const Dataset d = test_support::MakeDataset(1'000, 200, 60'000, 3, /*seed=*/23);
+  Prepare(bootstrap, d);
+  const std::span<const Dataset::Transaction> all(d.transactions);
+  Produce(all.first(30'000));
+  // Small micro-batches keep ingest busy when the broker goes: transactions are open.
+  Result<ChildProcess> ingest = StartIngest({"--batch-size", "200"});
+  ASSERT_TRUE(ingest.ok()) << ingest.status().ToString();
+  ASSERT_TRUE(AwaitCommitted(*ingest, 5'000, seconds(60)));
+
+  Result<std::string> stopped = Shell(kafka + " stop --state-dir " + state);
+  ASSERT_TRUE(stopped.ok()) << stopped.status().ToString();
+  std::this_thread::sleep_for(seconds(3));
+  ASSERT_TRUE(ingest->Running()) << "ingest gave up while the broker was down:\n"
+                                 << test_support::Tail(log_);
+  Result<std::string> restarted =
+      Shell(kafka + " start --keep-data --port " + port + " --state-dir " + state);
+  ASSERT_TRUE(restarted.ok()) << restarted.status().ToString();
+
+  Produce(all.subspan(30'000));
+  ASSERT_TRUE(AwaitCommitted(*ingest, static_cast<int64_t>(all.size()), seconds(180)));
+  ingest->Signal(SIGTERM);
+  EXPECT_EQ(ingest->Wait(), 0) << test_support::Tail(log_);
+  ExpectExactlyOnce(d);
+}
+
+}  // namespace
+}  // namespace towerstream::ingest

@@ -1,0 +1,350 @@
+// Helpers of the ingest integration tests.
+#include "tests/ingest/ingest_test_support.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <deque>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "common/events/event_id.h"
+#include "common/kafka/admin.h"
+#include "common/kafka/consumer.h"
+
+extern char** environ;
+
+namespace towerstream::ingest::test_support {
+namespace {
+
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+constexpr milliseconds kAdminTimeout{30'000};
+
+uint64_t SplitMix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+Result<std::unique_ptr<kafka::Consumer>> MakeConsumer(const std::string& bootstrap,
+                                                      const std::string& group) {
+  kafka::ConsumerOptions options;
+  options.config.Set("bootstrap.servers", bootstrap);
+  options.config.Set("enable.auto.commit", "false");
+  options.config.Set("isolation.level", "read_committed");
+  options.group_id = group;
+  return kafka::Consumer::Create(options);
+}
+
+Result<int> PartitionsOf(const std::string& bootstrap, const std::string& topic) {
+  TS_ASSIGN_OR_RETURN(std::unique_ptr<kafka::Producer> producer, MakeProducer(bootstrap));
+  return kafka::PartitionCount(*producer, topic, kAdminTimeout);
+}
+
+}  // namespace
+
+std::string CustomerId(int n) {
+  char id[65];
+  for (int i = 0; i < 4; ++i) {
+    std::snprintf(id + 16 * i, 17, "%016llx",
+                  static_cast<unsigned long long>(SplitMix(static_cast<uint64_t>(n) * 4 + i)));
+  }
+  return std::string(id, 64);
+}
+
+events::ArticleEvent MakeArticle(hm::ArticleId id) {
+  events::ArticleEvent e;
+  hm::Article& a = e.article;
+  a.article_id = id;
+  a.product_code = id / 1000;
+  a.prod_name = "Test article " + std::to_string(id);
+  a.product_type_no = static_cast<int32_t>(id % 300);
+  a.product_type_name = "Trousers";
+  a.product_group_name = "Garment Lower body";
+  a.graphical_appearance_no = 1010016;
+  a.graphical_appearance_name = "Solid";
+  a.colour_group_code = static_cast<int32_t>(id % 90);
+  a.colour_group_name = "Black";
+  a.perceived_colour_value_id = 4;
+  a.perceived_colour_value_name = "Dark";
+  a.perceived_colour_master_id = 5;
+  a.perceived_colour_master_name = "Black";
+  a.department_no = 1676;
+  a.department_name = "Trousers";
+  a.index_code = "A";
+  a.index_name = "Ladieswear";
+  a.index_group_no = 1;
+  a.index_group_name = "Ladieswear";
+  a.section_no = 16;
+  a.section_name = "Womens Everyday Basics";
+  a.garment_group_no = 1009;
+  a.garment_group_name = "Trousers";
+  a.detail_desc = "For the tests.";
+  return e;
+}
+
+Dataset MakeDataset(int customers, int articles, int64_t transactions, int partitions,
+                    uint64_t seed) {
+  Dataset d;
+  d.partitions = partitions;
+  for (int i = 0; i < articles; ++i) d.articles.push_back(MakeArticle(500'000'001 + i));
+  for (int i = 0; i < customers; ++i) {
+    events::CustomerEvent e;
+    e.customer.customer_id = CustomerId(i);
+    if (i % 3 != 0) e.customer.fn = 1.0f;
+    e.customer.active = i % 2 ? std::optional<float>(1.0f) : std::nullopt;
+    e.customer.club_member_status = "ACTIVE";
+    e.customer.fashion_news_frequency = hm::FashionNews::kRegularly;
+    if (i % 7 != 0) e.customer.age = 18 + i % 60;
+    e.customer.postal_code = CustomerId(i + 1'000'000);
+    d.customers.push_back(e);
+  }
+  std::mt19937_64 rng(seed);
+  const Date start = Date::FromCivil(2019, 1, 1);
+  for (int64_t i = 0; i < transactions; ++i) {
+    const int customer = static_cast<int>(rng() % static_cast<uint64_t>(customers));
+    Dataset::Transaction t;
+    t.partition = customer % partitions;
+    t.event.event_id = events::MakeTransactionEventId("ingest_test.csv", i + 2);
+    t.event.transaction.t_dat = start + static_cast<int32_t>(i * 300 / transactions);
+    t.event.transaction.customer_id = d.customers[customer].customer.customer_id;
+    t.event.transaction.article_id = d.articles[rng() % d.articles.size()].article.article_id;
+    t.event.transaction.price = 0.01 + static_cast<double>(rng() % 1000) / 10'000;
+    t.event.transaction.sales_channel_id = 1 + static_cast<int32_t>(rng() % 2);
+    d.transactions.push_back(std::move(t));
+  }
+  return d;
+}
+
+std::map<std::string, std::vector<hm::ArticleId>> ExpectedHistories(
+    std::span<const Dataset::Transaction> transactions, int n) {
+  std::map<std::string, std::deque<hm::ArticleId>> recent;
+  std::map<std::string, std::vector<hm::ArticleId>> expected;
+  for (const Dataset::Transaction& t : transactions) {
+    std::deque<hm::ArticleId>& r = recent[t.event.transaction.customer_id];
+    expected[t.event.event_id].assign(r.begin(), r.end());
+    r.push_back(t.event.transaction.article_id);
+    if (static_cast<int>(r.size()) > n) r.pop_front();
+  }
+  return expected;
+}
+
+Result<std::unique_ptr<kafka::Producer>> MakeProducer(const std::string& bootstrap) {
+  kafka::ProducerOptions options;
+  options.config.Set("bootstrap.servers", bootstrap);
+  options.config.Set("linger.ms", "5");
+  options.config.Set("queue.buffering.max.messages", "1000000");
+  options.config.Set("message.max.bytes", "1048588");
+  return kafka::Producer::Create(options);
+}
+
+Status CreateTopics(kafka::Producer& producer, const std::string& prefix, int partitions) {
+  const std::map<std::string, std::string> compacted = {{"cleanup.policy", "compact"}};
+  std::vector<kafka::TopicSpec> specs;
+  for (std::string_view topic : {events::kArticlesTopic, events::kCustomersTopic}) {
+    specs.push_back({prefix + std::string(topic), partitions, 1, compacted});
+  }
+  for (std::string_view topic :
+       {events::kTransactionsTopic, events::kExamplesTopic, events::kDlqTopic}) {
+    specs.push_back({prefix + std::string(topic), partitions, 1, {}});
+  }
+  return kafka::CreateTopics(producer, specs, kAdminTimeout);
+}
+
+Status ProduceEntities(kafka::Producer& producer, const std::string& prefix,
+                       const Dataset& dataset) {
+  const std::string articles = prefix + std::string(events::kArticlesTopic);
+  const std::string customers = prefix + std::string(events::kCustomersTopic);
+  for (const events::ArticleEvent& e : dataset.articles) {
+    TS_RETURN_IF_ERROR(producer.Produce({.topic = articles,
+                                         .key = events::EventKey(e),
+                                         .value = events::EncodeArticleEvent(e),
+                                         .headers = {}}));
+  }
+  for (const events::CustomerEvent& e : dataset.customers) {
+    TS_RETURN_IF_ERROR(producer.Produce({.topic = customers,
+                                         .key = events::EventKey(e),
+                                         .value = events::EncodeCustomerEvent(e),
+                                         .headers = {}}));
+  }
+  return producer.Flush(milliseconds(60'000));
+}
+
+Status ProduceTransactions(kafka::Producer& producer, const std::string& prefix,
+                           std::span<const Dataset::Transaction> transactions) {
+  const std::string topic = prefix + std::string(events::kTransactionsTopic);
+  for (const Dataset::Transaction& t : transactions) {
+    TS_RETURN_IF_ERROR(producer.Produce({.topic = topic,
+                                         .partition = t.partition,
+                                         .key = events::EventKey(t.event),
+                                         .value = events::EncodeTransactionEvent(t.event),
+                                         .headers = {}}));
+  }
+  return producer.Flush(milliseconds(60'000));
+}
+
+Result<std::vector<kafka::Message>> ReadCommitted(const std::string& bootstrap,
+                                                  const std::string& topic, size_t min_count,
+                                                  milliseconds timeout) {
+  TS_ASSIGN_OR_RETURN(int partitions, PartitionsOf(bootstrap, topic));
+  TS_ASSIGN_OR_RETURN(std::unique_ptr<kafka::Consumer> consumer,
+                      MakeConsumer(bootstrap, UniquePrefix("reader")));
+  std::vector<RdKafka::TopicPartition*> assignment;
+  for (int p = 0; p < partitions; ++p) {
+    assignment.push_back(
+        RdKafka::TopicPartition::create(topic, p, RdKafka::Topic::OFFSET_BEGINNING));
+  }
+  const RdKafka::ErrorCode assigned = consumer->handle().assign(assignment);
+  RdKafka::TopicPartition::destroy(assignment);
+  if (assigned != RdKafka::ERR_NO_ERROR) {
+    return Status::Unavailable("assign " + topic + ": " + RdKafka::err2str(assigned));
+  }
+  std::vector<kafka::Message> messages;
+  const Clock::time_point deadline = Clock::now() + timeout;
+  Clock::time_point last_message = Clock::now();
+  // Once enough arrived, keep reading until the topic has been quiet for a while, so that a
+  // duplicate would be seen too.
+  while (Clock::now() < deadline) {
+    TS_ASSIGN_OR_RETURN(std::optional<kafka::Message> m, consumer->Poll(milliseconds(200)));
+    if (m) {
+      messages.push_back(std::move(*m));
+      last_message = Clock::now();
+    } else if (messages.size() >= min_count && Clock::now() - last_message > milliseconds(1500)) {
+      break;
+    }
+  }
+  return messages;
+}
+
+Result<int64_t> CommittedOffsets(const std::string& bootstrap, const std::string& group,
+                                 const std::string& topic) {
+  TS_ASSIGN_OR_RETURN(int partitions, PartitionsOf(bootstrap, topic));
+  TS_ASSIGN_OR_RETURN(std::unique_ptr<kafka::Consumer> consumer, MakeConsumer(bootstrap, group));
+  std::vector<RdKafka::TopicPartition*> list;
+  for (int p = 0; p < partitions; ++p) list.push_back(RdKafka::TopicPartition::create(topic, p));
+  const RdKafka::ErrorCode err = consumer->handle().committed(list, 10'000);
+  int64_t total = 0;
+  for (RdKafka::TopicPartition* tp : list) total += std::max<int64_t>(0, tp->offset());
+  RdKafka::TopicPartition::destroy(list);
+  if (err != RdKafka::ERR_NO_ERROR) {
+    return Status::Unavailable("committed offsets of " + group + ": " + RdKafka::err2str(err));
+  }
+  return total;
+}
+
+std::string UniquePrefix(const std::string& what) {
+  const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  return "it." + what + "." + (info ? std::string(info->name()) : "x") + "." +
+         std::to_string(std::random_device{}()) + ".";
+}
+
+std::map<std::string, events::ExampleEvent> DecodeExamples(const std::vector<kafka::Message>& m,
+                                                           std::vector<std::string>* duplicates) {
+  std::map<std::string, events::ExampleEvent> examples;
+  for (const kafka::Message& message : m) {
+    Result<events::ExampleEvent> example = events::DecodeExampleEvent(message.value);
+    if (!example.ok()) {
+      ADD_FAILURE() << "undecodable example at " << message.partition << ":" << message.offset
+                    << ": " << example.status().ToString();
+      continue;
+    }
+    const std::string id = example->event_id;
+    if (!examples.emplace(id, std::move(example).value()).second) duplicates->push_back(id);
+  }
+  return examples;
+}
+
+// --- ChildProcess
+
+Result<ChildProcess> ChildProcess::Start(const std::vector<std::string>& argv,
+                                         const std::string& log) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(),
+                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = -1;
+  const int err = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (err != 0) return Status::IoError("spawn " + argv[0] + ": " + std::strerror(err));
+  return ChildProcess(pid);
+}
+
+ChildProcess::ChildProcess(ChildProcess&& other) noexcept
+    : pid_(std::exchange(other.pid_, -1)), status_(other.status_) {}
+
+ChildProcess& ChildProcess::operator=(ChildProcess&& other) noexcept {
+  if (this != &other) {
+    if (Running()) {
+      Signal(SIGKILL);
+      Wait();
+    }
+    pid_ = std::exchange(other.pid_, -1);
+    status_ = other.status_;
+  }
+  return *this;
+}
+
+ChildProcess::~ChildProcess() {
+  if (Running()) {
+    Signal(SIGKILL);
+    Wait();
+  }
+}
+
+void ChildProcess::Signal(int signo) const {
+  if (pid_ > 0) ::kill(pid_, signo);
+}
+
+int ChildProcess::Wait() {
+  if (status_ || pid_ <= 0) return status_.value_or(-1);
+  int raw = 0;
+  while (::waitpid(pid_, &raw, 0) < 0 && errno == EINTR) {
+  }
+  status_ = WIFSIGNALED(raw) ? 128 + WTERMSIG(raw) : WEXITSTATUS(raw);
+  return *status_;
+}
+
+bool ChildProcess::Running() {
+  if (status_ || pid_ <= 0) return false;
+  int raw = 0;
+  const pid_t done = ::waitpid(pid_, &raw, WNOHANG);
+  if (done == 0) return true;
+  status_ = done < 0 ? -1 : (WIFSIGNALED(raw) ? 128 + WTERMSIG(raw) : WEXITSTATUS(raw));
+  return false;
+}
+
+std::vector<std::string> IngestCommand(const std::string& bootstrap, const std::string& prefix,
+                                       const std::string& state,
+                                       const std::vector<std::string>& extra) {
+  std::vector<std::string> argv = {
+      TOWERSTREAM_BIN,     "ingest",     "--kafka", "bootstrap.servers=" + bootstrap,
+      "--topic-prefix",    prefix,       "--state", state,
+      "--metrics-address", "127.0.0.1:0"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return argv;
+}
+
+std::string Tail(const std::string& path, size_t bytes) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream all;
+  all << in.rdbuf();
+  const std::string text = all.str();
+  return text.size() <= bytes ? text : text.substr(text.size() - bytes);
+}
+
+}  // namespace towerstream::ingest::test_support

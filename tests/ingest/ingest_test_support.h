@@ -1,0 +1,106 @@
+// Shared helpers of the ingest integration tests: datasets, producing, reading back, checking.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/base/status.h"
+#include "common/events/events.h"
+#include "common/kafka/message.h"
+#include "common/kafka/producer.h"
+
+namespace towerstream::ingest::test_support {
+
+// A hand-built stream: every customer's purchases on partition customer % partitions.
+struct Dataset {
+  struct Transaction {
+    events::TransactionEvent event;
+    int32_t partition = 0;
+  };
+  int partitions = 1;
+  std::vector<events::ArticleEvent> articles;
+  std::vector<events::CustomerEvent> customers;
+  std::vector<Transaction> transactions;
+};
+
+// Valid events for `customers` customers, `articles` articles and `transactions` purchases of
+// them (repeat customers, so histories fill up); deterministic per seed.
+Dataset MakeDataset(int customers, int articles, int64_t transactions, int partitions,
+                    uint64_t seed);
+// 64 lowercase hex characters for customer `n`.
+std::string CustomerId(int n);
+// A valid article event for id `id`.
+events::ArticleEvent MakeArticle(hm::ArticleId id);
+
+// For every transaction (by event_id): the article ids of the same customer's `n` previous
+// purchases in the stream, oldest first: what an uninterrupted ingest puts in its example.
+std::map<std::string, std::vector<hm::ArticleId>> ExpectedHistories(
+    std::span<const Dataset::Transaction> transactions, int n);
+
+// A producer for the tests (idempotent, not transactional; messages up to the broker's 1 MiB).
+Result<std::unique_ptr<kafka::Producer>> MakeProducer(const std::string& bootstrap);
+// Creates the hm.* topics under `prefix` as replay does, each with `partitions` partitions.
+Status CreateTopics(kafka::Producer& producer, const std::string& prefix, int partitions);
+Status ProduceEntities(kafka::Producer& producer, const std::string& prefix,
+                       const Dataset& dataset);
+Status ProduceTransactions(kafka::Producer& producer, const std::string& prefix,
+                           std::span<const Dataset::Transaction> transactions);
+
+// Every committed message of `topic` (isolation.level=read_committed), read from the start of
+// every partition until at least `min_count` arrived and every partition is at its end, or
+// `timeout` passed (then what arrived so far).
+Result<std::vector<kafka::Message>> ReadCommitted(const std::string& bootstrap,
+                                                  const std::string& topic, size_t min_count,
+                                                  std::chrono::milliseconds timeout);
+
+// Sum over the partitions of `topic` of the offsets `group` has committed (0 where none).
+Result<int64_t> CommittedOffsets(const std::string& bootstrap, const std::string& group,
+                                 const std::string& topic);
+
+// A name no earlier run used, e.g. "it.ingest.EndToEnd.123456." as a topic prefix.
+std::string UniquePrefix(const std::string& what);
+
+// Example events decoded (failing the test on a bad one), by event_id; a duplicate event_id
+// is recorded in `duplicates`.
+std::map<std::string, events::ExampleEvent> DecodeExamples(const std::vector<kafka::Message>& m,
+                                                           std::vector<std::string>* duplicates);
+
+// A child process (the towerstream binary) with stdout and stderr appended to a log file.
+// Kills it with SIGKILL when destroyed if still running. Move-only.
+class ChildProcess {
+ public:
+  static Result<ChildProcess> Start(const std::vector<std::string>& argv, const std::string& log);
+  ChildProcess(ChildProcess&& other) noexcept;
+  ChildProcess& operator=(ChildProcess&& other) noexcept;
+  ~ChildProcess();
+
+  void Signal(int signo) const;
+  // Waits for it to exit and returns its exit status (128 + signal when killed by one).
+  int Wait();
+  // Whether it is still running (reaps it if it exited).
+  bool Running();
+  pid_t pid() const { return pid_; }
+
+ private:
+  explicit ChildProcess(pid_t pid) : pid_(pid) {}
+
+  pid_t pid_ = -1;
+  std::optional<int> status_;
+};
+
+// The ingest command line for the tests' runs of the towerstream binary.
+std::vector<std::string> IngestCommand(const std::string& bootstrap, const std::string& prefix,
+                                       const std::string& state,
+                                       const std::vector<std::string>& extra = {});
+
+// The last `bytes` of a file, for failure messages.
+std::string Tail(const std::string& path, size_t bytes = 3000);
+
+}  // namespace towerstream::ingest::test_support
