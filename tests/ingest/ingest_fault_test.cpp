@@ -22,19 +22,6 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using test_support::ChildProcess;
 using test_support::Dataset;
-using Clock = std::chrono::steady_clock;
-
-// Runs a command through the shell; its stdout, or an error with its output.
-Result<std::string> Shell(const std::string& command) {
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return Status::IoError("popen " + command);
-  std::string out;
-  char buffer[4096];
-  while (size_t n = std::fread(buffer, 1, sizeof(buffer), pipe)) out.append(buffer, n);
-  const int status = ::pclose(pipe);
-  if (status != 0) return Status::Internal(command + " failed:\n" + out);
-  return out;
-}
 
 class IngestFaultTest : public ::testing::Test {
  protected:
@@ -62,35 +49,14 @@ class IngestFaultTest : public ::testing::Test {
         log_);
   }
 
-  // The group's committed offsets of hm.transactions, summed; -1 when the coordinator does not
-  // answer (e.g. while the group rebalances).
-  int64_t Committed() {
-    for (int attempt = 0; attempt < 5; ++attempt) {
-      Result<int64_t> committed =
-          test_support::CommittedOffsets(bootstrap_, prefix_ + "towerstream-ingest",
-                                         prefix_ + std::string(events::kTransactionsTopic));
-      if (committed.ok()) return *committed;
-      std::this_thread::sleep_for(milliseconds(500));
-    }
-    return -1;
-  }
+  int64_t Committed() { return test_support::CommittedTransactions(bootstrap_, prefix_); }
 
   // Waits until the group has committed `total` offsets of hm.transactions while `ingest`
   // keeps running.
   bool AwaitCommitted(ChildProcess& ingest, int64_t total, seconds timeout) {
-    const Clock::time_point deadline = Clock::now() + timeout;
-    while (Clock::now() < deadline) {
-      if (!ingest.Running()) {
-        ADD_FAILURE() << "ingest exited with " << ingest.Wait() << ":\n"
-                      << test_support::Tail(log_);
-        return false;
-      }
-      if (Committed() >= total) return true;
-      std::this_thread::sleep_for(milliseconds(250));
-    }
-    ADD_FAILURE() << "only " << Committed() << " of " << total << " committed:\n"
-                  << test_support::Tail(log_);
-    return false;
+    const Status s = test_support::AwaitCommitted(ingest, bootstrap_, prefix_, total, timeout);
+    if (!s.ok()) ADD_FAILURE() << s.ToString() << ":\n" << test_support::Tail(log_);
+    return s.ok();
   }
 
   // Every transaction has exactly one example, whose history is the uninterrupted run's.
@@ -171,18 +137,10 @@ TEST_F(IngestFaultTest, SigkillAtRandomMomentsKeepsExactlyOnceAndHistories) {
 }
 
 TEST_F(IngestFaultTest, RecoversWhenTheBrokerIsStoppedAndRestarted) {
-  const std::string kafka = std::string(TOWERSTREAM_SOURCE_DIR) + "/scripts/kafka";
-  const std::string state = (dir_.path() / "broker").string();
-  Result<std::string> started = Shell(kafka + " start --port auto --state-dir " + state);
-  ASSERT_TRUE(started.ok()) << started.status().ToString();
-  // The broker is this test's: stop it whatever happens.
-  struct StopBroker {
-    std::string command;
-    ~StopBroker() { Shell(command).status().IgnoreError(); }
-  } stop_broker{kafka + " stop --state-dir " + state};
-  std::string bootstrap = started->substr(0, started->find_last_not_of("\n") + 1);
-  bootstrap = bootstrap.substr(bootstrap.find_last_of('\n') + 1);
-  const std::string port = bootstrap.substr(bootstrap.find(':') + 1);
+  Result<std::unique_ptr<test_support::OwnBroker>> broker =
+      test_support::OwnBroker::Start((dir_.path() / "broker").string());
+  ASSERT_TRUE(broker.ok()) << broker.status().ToString();
+  const std::string bootstrap = (*broker)->bootstrap();
 
   const Dataset d = test_support::MakeDataset(1'000, 200, 60'000, 3, /*seed=*/23);
   Prepare(bootstrap, d);
@@ -193,14 +151,13 @@ TEST_F(IngestFaultTest, RecoversWhenTheBrokerIsStoppedAndRestarted) {
   ASSERT_TRUE(ingest.ok()) << ingest.status().ToString();
   ASSERT_TRUE(AwaitCommitted(*ingest, 5'000, seconds(60)));
 
-  Result<std::string> stopped = Shell(kafka + " stop --state-dir " + state);
-  ASSERT_TRUE(stopped.ok()) << stopped.status().ToString();
+  const Status stopped = (*broker)->Stop();
+  ASSERT_TRUE(stopped.ok()) << stopped.ToString();
   std::this_thread::sleep_for(seconds(3));
   ASSERT_TRUE(ingest->Running()) << "ingest gave up while the broker was down:\n"
                                  << test_support::Tail(log_);
-  Result<std::string> restarted =
-      Shell(kafka + " start --keep-data --port " + port + " --state-dir " + state);
-  ASSERT_TRUE(restarted.ok()) << restarted.status().ToString();
+  const Status restarted = (*broker)->Restart();
+  ASSERT_TRUE(restarted.ok()) << restarted.ToString();
 
   Produce(all.subspan(30'000));
   ASSERT_TRUE(AwaitCommitted(*ingest, static_cast<int64_t>(all.size()), seconds(180)));

@@ -23,17 +23,9 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using test_support::Dataset;
+using test_support::EventIdIn;
 
 constexpr int kPartitions = 3;
-
-// The event_id inside a JSON payload, found without parsing (dead letters need not parse).
-std::string EventIdIn(const std::string& payload) {
-  const std::string marker = "\"event_id\":\"";
-  const size_t at = payload.find(marker);
-  if (at == std::string::npos) return "";
-  const size_t start = at + marker.size();
-  return payload.substr(start, payload.find('"', start) - start);
-}
 
 class IngestIntegrationTest : public ::testing::Test {
  protected:

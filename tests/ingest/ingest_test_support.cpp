@@ -243,6 +243,16 @@ Result<int64_t> CommittedOffsets(const std::string& bootstrap, const std::string
   return total;
 }
 
+int64_t CommittedTransactions(const std::string& bootstrap, const std::string& prefix) {
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    Result<int64_t> committed = CommittedOffsets(bootstrap, prefix + "towerstream-ingest",
+                                                 prefix + std::string(events::kTransactionsTopic));
+    if (committed.ok()) return *committed;
+    std::this_thread::sleep_for(milliseconds(500));
+  }
+  return -1;
+}
+
 std::string UniquePrefix(const std::string& what) {
   const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
   return "it." + what + "." + (info ? std::string(info->name()) : "x") + "." +
@@ -328,6 +338,21 @@ bool ChildProcess::Running() {
   return false;
 }
 
+Status AwaitCommitted(ChildProcess& ingest, const std::string& bootstrap, const std::string& prefix,
+                      int64_t total, std::chrono::seconds timeout) {
+  const Clock::time_point deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    if (!ingest.Running()) {
+      return Status::Internal("ingest exited with " + std::to_string(ingest.Wait()));
+    }
+    if (CommittedTransactions(bootstrap, prefix) >= total) return Status::Ok();
+    std::this_thread::sleep_for(milliseconds(250));
+  }
+  return Status::DeadlineExceeded("only " +
+                                  std::to_string(CommittedTransactions(bootstrap, prefix)) +
+                                  " of " + std::to_string(total) + " committed");
+}
+
 std::vector<std::string> IngestCommand(const std::string& bootstrap, const std::string& prefix,
                                        const std::string& state,
                                        const std::vector<std::string>& extra) {
@@ -347,4 +372,51 @@ std::string Tail(const std::string& path, size_t bytes) {
   return text.size() <= bytes ? text : text.substr(text.size() - bytes);
 }
 
+std::string EventIdIn(const std::string& payload) {
+  const std::string marker = "\"event_id\":\"";
+  const size_t at = payload.find(marker);
+  if (at == std::string::npos) return "";
+  const size_t start = at + marker.size();
+  return payload.substr(start, payload.find('"', start) - start);
+}
+
+Result<std::string> Shell(const std::string& command) {
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return Status::IoError("popen " + command);
+  std::string out;
+  char buffer[4096];
+  while (size_t n = std::fread(buffer, 1, sizeof(buffer), pipe)) out.append(buffer, n);
+  const int status = ::pclose(pipe);
+  if (status != 0) return Status::Internal(command + " failed:\n" + out);
+  return out;
+}
+
+// --- OwnBroker
+
+namespace {
+
+std::string KafkaScript() { return std::string(TOWERSTREAM_SOURCE_DIR) + "/scripts/kafka"; }
+
+}  // namespace
+
+Result<std::unique_ptr<OwnBroker>> OwnBroker::Start(const std::string& state_dir) {
+  TS_ASSIGN_OR_RETURN(std::string out,
+                      Shell(KafkaScript() + " start --port auto --state-dir " + state_dir));
+  // The address is the last line of its output.
+  out = out.substr(0, out.find_last_not_of('\n') + 1);
+  return std::unique_ptr<OwnBroker>(
+      new OwnBroker(state_dir, out.substr(out.find_last_of('\n') + 1)));
+}
+
+OwnBroker::~OwnBroker() { Stop().IgnoreError(); }
+
+Status OwnBroker::Stop() {
+  return Shell(KafkaScript() + " stop --state-dir " + state_dir_).status();
+}
+
+Status OwnBroker::Restart() {
+  const std::string port = bootstrap_.substr(bootstrap_.find(':') + 1);
+  return Shell(KafkaScript() + " start --keep-data --port " + port + " --state-dir " + state_dir_)
+      .status();
+}
 }  // namespace towerstream::ingest::test_support

@@ -64,6 +64,11 @@ Result<std::vector<kafka::Message>> ReadCommitted(const std::string& bootstrap,
 Result<int64_t> CommittedOffsets(const std::string& bootstrap, const std::string& group,
                                  const std::string& topic);
 
+// What ingest's group (under `prefix`) has committed of hm.transactions, summed over the
+// partitions; -1 when the coordinator does not answer in a few tries (e.g. while the group
+// rebalances).
+int64_t CommittedTransactions(const std::string& bootstrap, const std::string& prefix);
+
 // A name no earlier run used, e.g. "it.ingest.EndToEnd.123456." as a topic prefix.
 std::string UniquePrefix(const std::string& what);
 
@@ -95,6 +100,12 @@ class ChildProcess {
   std::optional<int> status_;
 };
 
+// Waits until ingest's group (under `prefix`) has committed `total` offsets of
+// hm.transactions while `ingest` keeps running; an error saying how far it got, or that ingest
+// exited, otherwise.
+Status AwaitCommitted(ChildProcess& ingest, const std::string& bootstrap, const std::string& prefix,
+                      int64_t total, std::chrono::seconds timeout);
+
 // The ingest command line for the tests' runs of the towerstream binary.
 std::vector<std::string> IngestCommand(const std::string& bootstrap, const std::string& prefix,
                                        const std::string& state,
@@ -102,5 +113,35 @@ std::vector<std::string> IngestCommand(const std::string& bootstrap, const std::
 
 // The last `bytes` of a file, for failure messages.
 std::string Tail(const std::string& path, size_t bytes = 3000);
+
+// The event_id inside a JSON payload, found without parsing (dead letters need not parse);
+// empty when there is none.
+std::string EventIdIn(const std::string& payload);
+
+// Runs a command through the shell; its stdout and stderr, or an error with them.
+Result<std::string> Shell(const std::string& command);
+
+// A broker of the test's own (scripts/kafka with its state in `state_dir`, on a free port), so
+// that a test can stop and restart it mid-run; a restart keeps its data and its address.
+// Stopped when destroyed. Not thread-safe.
+class OwnBroker {
+ public:
+  static Result<std::unique_ptr<OwnBroker>> Start(const std::string& state_dir);
+  OwnBroker(const OwnBroker&) = delete;
+  OwnBroker& operator=(const OwnBroker&) = delete;
+  ~OwnBroker();
+
+  Status Stop();
+  // Starts it again on the data and port it had.
+  Status Restart();
+  const std::string& bootstrap() const { return bootstrap_; }
+
+ private:
+  OwnBroker(std::string state_dir, std::string bootstrap)
+      : state_dir_(std::move(state_dir)), bootstrap_(std::move(bootstrap)) {}
+
+  std::string state_dir_;
+  std::string bootstrap_;  // 127.0.0.1:PORT
+};
 
 }  // namespace towerstream::ingest::test_support
