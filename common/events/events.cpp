@@ -377,4 +377,15 @@ std::string EventKey(const ArticleEvent& event) {
 std::string EventKey(const CustomerEvent& event) { return event.customer.customer_id; }
 std::string EventKey(const ExampleEvent& event) { return event.transaction.customer_id; }
 
+TopicNames TopicNames::WithPrefix(std::string_view prefix) {
+  const auto name = [prefix](std::string_view topic) {
+    return std::string(prefix) + std::string(topic);
+  };
+  return TopicNames{.articles = name(kArticlesTopic),
+                    .customers = name(kCustomersTopic),
+                    .transactions = name(kTransactionsTopic),
+                    .examples = name(kExamplesTopic),
+                    .dlq = name(kDlqTopic)};
+}
+
 }  // namespace towerstream::events

@@ -25,6 +25,18 @@ inline constexpr std::string_view kTransactionsTopic = "hm.transactions";
 inline constexpr std::string_view kExamplesTopic = "hm.examples";
 inline constexpr std::string_view kDlqTopic = "hm.dlq";
 
+// The five topic names with an optional prefix in front: empty in production; tests and
+// benchmarks give each run its own prefix so that runs can share one broker.
+struct TopicNames {
+  std::string articles;
+  std::string customers;
+  std::string transactions;
+  std::string examples;
+  std::string dlq;
+
+  static TopicNames WithPrefix(std::string_view prefix);
+};
+
 // The version encoders write; decoders accept only the versions they know (just this one so
 // far), so a producer running ahead of its consumers dead-letters instead of being misread.
 inline constexpr int32_t kSchemaVersion = 1;

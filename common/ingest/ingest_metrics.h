@@ -18,6 +18,7 @@
 #include <prometheus/registry.h>
 
 #include "common/events/dead_letter.h"
+#include "common/events/events.h"
 #include "common/features/feature_store.h"
 
 namespace towerstream::ingest {
@@ -25,12 +26,8 @@ namespace towerstream::ingest {
 inline constexpr char kServiceName[] = "ingest";
 
 // The actual (prefixed) topic names, which the `topic` labels carry.
-struct TopicNames {
-  std::string articles;
-  std::string customers;
-  std::string transactions;
-  std::string examples;
-  std::string dlq;
+// The shared topics plus ingest's own park topic, all under the same prefix.
+struct TopicNames : events::TopicNames {
   std::string parked;
 };
 

@@ -208,10 +208,10 @@ class Ingester::Impl : public RdKafka::RebalanceCb {
   };
 
   static TopicNames MakeTopicNames(const std::string& prefix) {
-    auto named = [&](std::string_view topic) { return prefix + std::string(topic); };
-    return {named(events::kArticlesTopic),     named(events::kCustomersTopic),
-            named(events::kTransactionsTopic), named(events::kExamplesTopic),
-            named(events::kDlqTopic),          named(kParkedTopic)};
+    TopicNames names;
+    static_cast<events::TopicNames&>(names) = events::TopicNames::WithPrefix(prefix);
+    names.parked = prefix + std::string(kParkedTopic);
+    return names;
   }
 
   Status CreateTopics();

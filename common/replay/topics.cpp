@@ -5,17 +5,6 @@
 
 namespace towerstream::replay {
 
-TopicNames TopicNames::WithPrefix(std::string_view prefix) {
-  const auto name = [prefix](std::string_view topic) {
-    return std::string(prefix) + std::string(topic);
-  };
-  return TopicNames{.articles = name(events::kArticlesTopic),
-                    .customers = name(events::kCustomersTopic),
-                    .transactions = name(events::kTransactionsTopic),
-                    .examples = name(events::kExamplesTopic),
-                    .dlq = name(events::kDlqTopic)};
-}
-
 std::vector<kafka::TopicSpec> TopicSpecs(const TopicNames& names, int partitions,
                                          int replication_factor) {
   const auto spec = [&](const std::string& name, std::map<std::string, std::string> configs) {

@@ -8,22 +8,13 @@
 #include <vector>
 
 #include "common/base/status.h"
+#include "common/events/events.h"
 #include "common/kafka/admin.h"
 #include "common/kafka/producer.h"
 
 namespace towerstream::replay {
 
-struct TopicNames {
-  std::string articles;
-  std::string customers;
-  std::string transactions;
-  std::string examples;
-  std::string dlq;
-
-  // The contract names (hm.articles, ...) with `prefix` in front: an empty prefix in
-  // production; tests give each run its own prefix to share one broker.
-  static TopicNames WithPrefix(std::string_view prefix);
-};
+using events::TopicNames;
 
 // The specs of all five topics. hm.articles and hm.customers are compacted (the latest record
 // per id is the entity); hm.transactions and hm.examples keep everything (retention.ms=-1:
