@@ -21,6 +21,7 @@
 
 #include <prometheus/registry.h>
 
+#include "bench/bench_kafka.h"
 #include "common/base/progress.h"
 #include "common/datagen/generator.h"
 #include "common/replay/replay.h"
@@ -36,46 +37,6 @@ struct Flags {
   int partitions = 6;
   std::string bootstrap;
   std::vector<std::string> kafka;
-};
-
-// Runs a shell command and returns the last line it printed on stdout.
-Result<std::string> RunCommand(const std::string& command) {
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
-  if (!pipe) return Status::IoError("cannot run: " + command);
-  std::string last;
-  char line[4096];
-  while (std::fgets(line, sizeof(line), pipe.get()) != nullptr) {
-    last = line;
-    while (!last.empty() && (last.back() == '\n' || last.back() == '\r')) last.pop_back();
-  }
-  if (pclose(pipe.release()) != 0) return Status::Unavailable("failed: " + command);
-  return last;
-}
-
-// A broker started with scripts/kafka for the duration of the benchmark.
-class Broker {
- public:
-  explicit Broker(std::filesystem::path state_dir) : state_dir_(std::move(state_dir)) {}
-  ~Broker() {
-    if (started_)
-      RunCommand(Script() + " stop --state-dir '" + state_dir_.string() + "'")
-          .status()
-          .IgnoreError();
-  }
-  Broker(const Broker&) = delete;
-  Broker& operator=(const Broker&) = delete;
-
-  Result<std::string> Start() {
-    started_ = true;
-    return RunCommand(Script() + " start --port auto --state-dir '" + state_dir_.string() + "'");
-  }
-
- private:
-  static std::string Script() {
-    return std::string("bash '") + TOWERSTREAM_SOURCE_DIR + "/scripts/kafka'";
-  }
-  std::filesystem::path state_dir_;
-  bool started_ = false;
 };
 
 Result<ReplaySummary> ReplayOnce(const Flags& flags, const std::string& data,
@@ -125,7 +86,7 @@ int Main(const Flags& flags) {
     }
   }
 
-  Broker broker(work / "kafka");
+  bench::Broker broker(work / "kafka");
   std::string bootstrap = flags.bootstrap;
   if (bootstrap.empty()) {
     Result<std::string> started = broker.Start();
