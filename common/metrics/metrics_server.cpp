@@ -1,11 +1,13 @@
-// MetricsServer: binds a prometheus::Exposer and registers the registry and process metrics.
+// MetricsServer: /metrics in Prometheus text format over the admin HTTP server.
 #include "common/metrics/metrics_server.h"
 
 #include <charconv>
 #include <exception>
 #include <utility>
 
-#include <prometheus/exposer.h>
+#include <prometheus/text_serializer.h>
+
+#include "common/admin/admin_server.h"
 
 #include "common/metrics/process_collector.h"
 
@@ -32,10 +34,6 @@ Result<HostPort> ParseHostPort(std::string_view address) {
 Status MetricsServerOptions::Validate() const {
   TS_RETURN_IF_ERROR(ParseHostPort(address).status());
   if (service.empty()) return Status::InvalidArgument("metrics server: empty service name");
-  if (threads < 1) {
-    return Status::InvalidArgument("metrics server: threads must be >= 1, got " +
-                                   std::to_string(threads));
-  }
   return Status::Ok();
 }
 
@@ -47,22 +45,32 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::Start(
   std::unique_ptr<MetricsServer> server(new MetricsServer());
   server->registry_ = std::move(registry);
   server->process_ = std::make_shared<ProcessCollector>(options.service);
-  try {
-    // civetweb throws when it cannot bind; its message says little, so name the address.
-    server->exposer_ = std::make_unique<prometheus::Exposer>(options.address,
-                                                             static_cast<size_t>(options.threads));
-  } catch (const std::exception& e) {
+  admin::AdminServerOptions http;
+  http.address = options.address;
+  http.require_token_beyond_loopback = false;  // read-only, and scrapers send no token
+  MetricsServer* raw = server.get();
+  Result<std::unique_ptr<admin::AdminServer>> started = admin::AdminServer::Start(
+      http, [raw](const admin::AdminRequest& request, admin::Reply reply) {
+        if (request.path != "/metrics") {
+          reply({404, "text/plain; charset=utf-8", "towerstream metrics are at /metrics\n"});
+          return;
+        }
+        if (request.method != "GET" && request.method != "HEAD") {
+          reply({405, "text/plain; charset=utf-8", "/metrics takes GET\n"});
+          return;
+        }
+        std::vector<prometheus::MetricFamily> families = raw->registry_->Collect();
+        for (prometheus::MetricFamily& f : raw->process_->Collect())
+          families.push_back(std::move(f));
+        reply({200, "text/plain; version=0.0.4; charset=utf-8",
+               prometheus::TextSerializer().Serialize(families)});
+      });
+  if (!started.ok()) {
     return Status::Unavailable("metrics server: cannot listen on " + options.address + ": " +
-                               e.what());
+                               started.status().message());
   }
-  server->exposer_->RegisterCollectable(server->registry_);
-  server->exposer_->RegisterCollectable(server->process_);
-  const std::vector<int> ports = server->exposer_->GetListeningPorts();
-  if (ports.empty()) {
-    return Status::Internal("metrics server: listening on " + options.address +
-                            " but no bound port reported");
-  }
-  server->port_ = ports.front();
+  server->http_ = std::move(started).value();
+  server->port_ = server->http_->port();
   server->address_ = host_port.host + ":" + std::to_string(server->port_);
   return server;
 }

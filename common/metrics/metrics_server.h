@@ -1,11 +1,12 @@
 // An HTTP endpoint serving a service's Prometheus metrics (DESIGN.md §6).
 //
-// A MetricsServer owns a prometheus::Exposer bound to one address and serves, on /metrics,
-// the Registry it is given plus a ProcessCollector labelled with the service. It holds the
-// registry by shared_ptr because scrapes run on the exposer's own threads; components record
-// into the Registry (thread-safe) through a reference. Neither copyable nor movable; the
-// destructor stops the HTTP threads (up to 2 s after a scrape: civetweb before 1.16 polls its
-// sockets in 2 s quanta).
+// A MetricsServer serves, on GET /metrics, the Registry it is given plus a ProcessCollector
+// labelled with the service, in Prometheus' text format, from the admin HTTP server's one io
+// thread (common/admin; prometheus-cpp's civetweb exposer cannot start its threads in a process
+// that also loads LibTorch, whose static TLS exceeds civetweb's fixed thread stacks). It holds
+// the registry by shared_ptr because scrapes run on that thread; components record into the
+// Registry (thread-safe) through a reference. Neither copyable nor movable; the destructor
+// stops the HTTP thread.
 #pragma once
 
 #include <memory>
@@ -16,8 +17,8 @@
 
 #include "common/base/status.h"
 
-namespace prometheus {
-class Exposer;
+namespace towerstream::admin {
+class AdminServer;
 }
 
 namespace towerstream::metrics {
@@ -34,8 +35,6 @@ struct MetricsServerOptions {
   std::string address = std::string(kReplayAddress);
   // Value of the `service` label on the process metrics ("replay", "ingest", "trainer").
   std::string service;
-  // HTTP worker threads; one is plenty for a Prometheus scraping every few seconds.
-  int threads = 1;
 
   Status Validate() const;
 };
@@ -64,7 +63,7 @@ class MetricsServer {
   std::string address_;
   int port_ = 0;
   // Declared last: destroyed first, so no scrape runs while the collectables go away.
-  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<admin::AdminServer> http_;
 };
 
 // The --metrics-address convention of the services: an empty `address` disables metrics
