@@ -241,77 +241,28 @@ torch::Tensor EmbeddingTable::Gather(const torch::Tensor& rows) const {
 
 void EmbeddingTable::ApplyRowWiseAdagrad(const torch::Tensor& rows, const torch::Tensor& grads,
                                          float lr) {
-  TORCH_CHECK(rows.scalar_type() == torch::kLong,
-              "EmbeddingTable::ApplyRowWiseAdagrad: rows must be int64");
-  TORCH_CHECK(grads.numel() == rows.numel() * options_.dim,
-              "EmbeddingTable::ApplyRowWiseAdagrad: grads must hold dim values per row");
-  torch::NoGradGuard no_grad;
-  if (weight_.is_cpu() && options_.fused_host_update) {
-    ApplyRowWiseAdagradOnHost(rows, grads, lr);
-    return;
-  }
-  const torch::Tensor flat_rows = rows.reshape({-1}).to(weight_.device());
-  const torch::Tensor flat_grads =
-      grads.reshape({-1, options_.dim}).to(weight_.device(), weight_.scalar_type());
-  auto [unique_rows, inverse] = at::_unique(flat_rows, /*sorted=*/true, /*return_inverse=*/true);
-  torch::Tensor g = torch::zeros({unique_rows.size(0), options_.dim}, flat_grads.options())
-                        .index_add_(0, inverse, flat_grads);
-  torch::Tensor acc = accumulator_.index_select(0, unique_rows).add_(g.square().mean(1));
-  accumulator_.index_copy_(0, unique_rows, acc);
-  g.div_(acc.sqrt_().add_(options_.eps).unsqueeze(1)).mul_(-lr);
-  weight_.index_add_(0, unique_rows, g);
+  const RowGradients part{.rows = rows, .grads = grads, .source = {}, .scale = {}};
+  ApplyRowWiseAdagrad(std::span<const RowGradients>(&part, 1), lr);
 }
 
-void EmbeddingTable::ApplyRowWiseAdagradOnHost(const torch::Tensor& rows,
-                                               const torch::Tensor& grads, float lr) {
-  // Same arithmetic as the tensor path, fused into two passes over the batch: on a CPU the
-  // sort inside unique and the dozen small tensor ops cost ten times the arithmetic itself.
-  const torch::Tensor host_rows = rows.reshape({-1}).to(torch::kCPU).contiguous();
-  const torch::Tensor host_grads =
-      grads.reshape({-1, options_.dim}).to(torch::kCPU, torch::kFloat).contiguous();
-  const int64_t n = host_rows.numel();
-  const int64_t dim = options_.dim;
-  const int64_t* row_of = host_rows.data_ptr<int64_t>();
-  const float* g = host_grads.data_ptr<float>();
-  float* w = weight_.data_ptr<float>();
-  float* acc = accumulator_.data_ptr<float>();
-  const int64_t table_rows = weight_.size(0);
-  if (static_cast<int64_t>(slot_of_.size()) < table_rows) slot_of_.resize(table_rows, -1);
+void EmbeddingTable::ApplyRowWiseAdagrad(std::span<const RowGradients> parts, float lr) {
+  model::ApplyRowWiseAdagrad(weight_, accumulator_, parts, lr, static_cast<float>(options_.eps),
+                             options_.fused_host_update, &adagrad_scratch_);
+}
 
-  // Pass 1: sum the gradients of each distinct row (first-seen order, so results are
-  // deterministic) into grad_sums_.
-  unique_rows_.clear();
-  grad_sums_.resize(static_cast<size_t>(n * dim));
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t r = row_of[i];
-    TORCH_CHECK(r >= 0 && r < table_rows, "EmbeddingTable::ApplyRowWiseAdagrad: row ", r,
-                " out of range [0, ", table_rows, ")");
-    int64_t slot = slot_of_[r];
-    const float* gi = g + i * dim;
-    if (slot < 0) {
-      slot = static_cast<int64_t>(unique_rows_.size());
-      slot_of_[r] = slot;
-      unique_rows_.push_back(r);
-      std::copy(gi, gi + dim, grad_sums_.data() + slot * dim);
-    } else {
-      float* sum = grad_sums_.data() + slot * dim;
-      for (int64_t j = 0; j < dim; ++j) sum[j] += gi[j];
-    }
-  }
-  // Pass 2: one accumulator step and one weight step per distinct row.
-  const auto inv_dim = 1.0f / static_cast<float>(dim);
-  const auto eps = static_cast<float>(options_.eps);
-  for (size_t slot = 0; slot < unique_rows_.size(); ++slot) {
-    const int64_t r = unique_rows_[slot];
-    slot_of_[r] = -1;
-    const float* sum = grad_sums_.data() + slot * dim;
-    float square_sum = 0;
-    for (int64_t j = 0; j < dim; ++j) square_sum += sum[j] * sum[j];
-    acc[r] += square_sum * inv_dim;
-    const float scale = lr / (std::sqrt(acc[r]) + eps);
-    float* wr = w + r * dim;
-    for (int64_t j = 0; j < dim; ++j) wr[j] -= scale * sum[j];
-  }
+torch::Tensor EmbeddingTable::RowsOf(const torch::Tensor& ids) const {
+  TORCH_CHECK(ids.scalar_type() == torch::kLong, "EmbeddingTable::RowsOf: ids must be int64, got ",
+              ids.scalar_type());
+  const torch::Tensor host = ids.to(torch::kCPU).contiguous();
+  torch::Tensor out = torch::empty(host.sizes(), torch::TensorOptions().dtype(torch::kLong));
+  const int64_t* in = host.data_ptr<int64_t>();
+  int64_t* rows = out.data_ptr<int64_t>();
+  for (int64_t i = 0, n = host.numel(); i < n; ++i) rows[i] = in[i] == kNoId ? -1 : RowOf(in[i]);
+  return out.to(options_.device);
+}
+
+torch::Tensor EmbeddingTable::GatherMean(const torch::Tensor& rows) const {
+  return model::GatherMean(weight_, rows);
 }
 
 EmbeddingTableStats EmbeddingTable::stats() const {

@@ -7,12 +7,17 @@
 #include <istream>
 #include <memory>
 #include <ostream>
+#include <span>
 #include <unordered_map>
 #include <vector>
 
 #include "common/base/status.h"
+#include "common/model/row_wise_adagrad.h"
 
 namespace towerstream::model {
+
+// An id that is not there (padding of a recent-purchase list); real ids are >= 0.
+inline constexpr int64_t kNoId = -1;
 
 struct EmbeddingTableOptions {
   // Width of every row.
@@ -77,13 +82,24 @@ class EmbeddingTable {
   // a non-int64 tensor is a bug (TORCH_CHECK throws).
   torch::Tensor Lookup(const torch::Tensor& ids, int64_t step);
 
+  // Rows for `ids` as Lookup would give them, without recording sightings (no admission,
+  // growth or expiry): for scoring, and for ids that are features rather than events (recent
+  // purchases). kNoId elements map to -1.
+  torch::Tensor RowsOf(const torch::Tensor& ids) const;
+
   // weight[rows], shape rows.sizes() + {dim}; a copy without autograd history.
   torch::Tensor Gather(const torch::Tensor& rows) const;
+
+  // The mean of weight[rows] over the valid (>= 0) entries of each row of `rows` [B, L]: [B, dim].
+  torch::Tensor GatherMean(const torch::Tensor& rows) const;
 
   // Row-wise Adagrad over the unique rows of `rows` (grads: rows.sizes() + {dim}); gradients of
   // a row repeated in the batch are summed first. acc[r] += mean(g_r^2);
   // w[r] -= lr * g_r / (sqrt(acc[r]) + eps).
   void ApplyRowWiseAdagrad(const torch::Tensor& rows, const torch::Tensor& grads, float lr);
+  // The same over several gradient sources at once (one Adagrad step per row, whatever the
+  // number of sources that touched it): e.g. an article's own row and its uses in histories.
+  void ApplyRowWiseAdagrad(std::span<const RowGradients> parts, float lr);
 
   // Forgets every id last seen more than expire_after steps before `step` (admitted or not) and
   // frees their rows; returns the rows freed. Lookup calls it itself; no-op if expire_after is 0.
@@ -120,8 +136,6 @@ class EmbeddingTable {
   void EnsureCapacity(int64_t rows);
   // Fresh normal values and zero accumulators for `rows`, from the seed and a draw counter.
   void InitRows(const std::vector<int64_t>& rows);
-  // ApplyRowWiseAdagrad for weights on the host: the same update as fused loops.
-  void ApplyRowWiseAdagradOnHost(const torch::Tensor& rows, const torch::Tensor& grads, float lr);
 
   EmbeddingTableOptions options_;
   torch::Tensor weight_;       // [cold_rows + capacity, dim] float32
@@ -136,12 +150,10 @@ class EmbeddingTable {
   int64_t expired_ = 0;
   int64_t cold_lookups_ = 0;
   int64_t refused_ = 0;
-  // Scratch kept between calls to avoid reallocating: Lookup's newly assigned rows; the host
-  // Adagrad's slot per row (-1 outside a call), distinct rows and their gradient sums.
+  // Scratch kept between calls to avoid reallocating: Lookup's newly assigned rows and the
+  // host Adagrad's.
   std::vector<int64_t> fresh_rows_;
-  std::vector<int64_t> slot_of_;
-  std::vector<int64_t> unique_rows_;
-  std::vector<float> grad_sums_;
+  RowWiseAdagradScratch adagrad_scratch_;
 };
 
 }  // namespace towerstream::model

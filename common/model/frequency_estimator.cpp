@@ -3,6 +3,7 @@
 
 #include <torch/cuda.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -99,6 +100,7 @@ FrequencyEstimator::FrequencyEstimator(const FrequencyEstimatorOptions& options)
   std::vector<int64_t> seeds(m);
   uint64_t state = options_.seed;
   for (int64_t& s : seeds) s = static_cast<int64_t>(SplitMix64(&state));
+  seeds_ = seeds;
   hash_seeds_ = torch::tensor(seeds, torch::kLong).reshape({m, 1}).to(options_.device);
   const auto on_device = torch::TensorOptions().device(options_.device);
   last_seen_ = torch::full({m * options_.buckets}, -1, on_device.dtype(torch::kLong));
@@ -145,6 +147,10 @@ Status FrequencyEstimator::Update(const torch::Tensor& item_ids, int64_t step) {
   }
   last_step_ = step;
   if (item_ids.numel() == 0) return Status::Ok();
+  if (gap_.is_cpu()) {
+    UpdateOnHost(item_ids, step);
+    return Status::Ok();
+  }
   try {
     // Each touched bucket once, with how many occurrences hit it in this batch.
     const torch::Tensor sorted = std::get<0>(FlatBuckets(item_ids).reshape({-1}).sort());
@@ -168,7 +174,61 @@ Status FrequencyEstimator::Update(const torch::Tensor& item_ids, int64_t step) {
   return Status::Ok();
 }
 
+int64_t FrequencyEstimator::HostBucket(int64_t id, int64_t function) const {
+  // FlatBuckets' arithmetic on one id: wrapping uint64 SplitMix64 finaliser, then a
+  // non-negative remainder.
+  uint64_t z = static_cast<uint64_t>(id) + static_cast<uint64_t>(seeds_[function]);
+  z = (z ^ (z >> 30)) * kMix1;
+  z = (z ^ (z >> 27)) * kMix2;
+  z = z ^ (z >> 31);
+  int64_t bucket = static_cast<int64_t>(z) % options_.buckets;
+  if (bucket < 0) bucket += options_.buckets;
+  return bucket + function * options_.buckets;
+}
+
+void FrequencyEstimator::UpdateOnHost(const torch::Tensor& item_ids, int64_t step) {
+  const torch::Tensor ids = item_ids.to(torch::kCPU, torch::kLong).contiguous();
+  const int64_t* id = ids.data_ptr<int64_t>();
+  int64_t* last = last_seen_.data_ptr<int64_t>();
+  double* gap = gap_.data_ptr<double>();
+  const double alpha = options_.alpha;
+  // One occurrence at a time, as the paper's loop: the first in a step averages in the gap
+  // since the bucket's last step (a first sighting only records the step), each further one
+  // in the same step a gap of 0.
+  for (int64_t i = 0, n = ids.numel(); i < n; ++i) {
+    for (int64_t f = 0; f < options_.hash_functions; ++f) {
+      const int64_t b = HostBucket(id[i], f);
+      if (last[b] == step) {
+        gap[b] *= 1.0 - alpha;
+      } else {
+        if (last[b] >= 0)
+          gap[b] = (1.0 - alpha) * gap[b] + alpha * static_cast<double>(step - last[b]);
+        last[b] = step;
+      }
+    }
+  }
+}
+
+torch::Tensor FrequencyEstimator::LogProbabilityOnHost(const torch::Tensor& item_ids) const {
+  const torch::Tensor ids = item_ids.to(torch::kCPU, torch::kLong).contiguous();
+  torch::Tensor out = torch::empty(ids.sizes(), torch::kFloat);
+  const int64_t* id = ids.data_ptr<int64_t>();
+  const double* gap = gap_.data_ptr<double>();
+  float* o = out.data_ptr<float>();
+  for (int64_t i = 0, n = ids.numel(); i < n; ++i) {
+    double longest = 0;
+    for (int64_t f = 0; f < options_.hash_functions; ++f) {
+      longest = std::max(longest, gap[HostBucket(id[i], f)]);
+    }
+    o[i] = static_cast<float>(-std::log(std::clamp(longest, options_.min_gap, options_.max_gap)));
+  }
+  return out;
+}
+
 torch::Tensor FrequencyEstimator::LogProbability(const torch::Tensor& item_ids) const {
+  TORCH_CHECK(at::isIntegralType(item_ids.scalar_type(), /*includeBool=*/false),
+              "frequency estimator: item ids must be integers, got ", item_ids.scalar_type());
+  if (gap_.is_cpu()) return LogProbabilityOnHost(item_ids);
   const torch::Tensor flat = FlatBuckets(item_ids);
   // Collisions only shorten a bucket's gap, so the longest gap over the hash functions is the
   // least contaminated (algorithm 3).

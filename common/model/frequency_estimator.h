@@ -7,6 +7,7 @@
 #include <istream>
 #include <memory>
 #include <ostream>
+#include <vector>
 
 #include "common/base/status.h"
 
@@ -87,9 +88,16 @@ class FrequencyEstimator {
   torch::Tensor FlatBuckets(const torch::Tensor& item_ids) const;
 
   FrequencyEstimatorOptions options_;
-  torch::Tensor hash_seeds_;  // int64 [hash_functions, 1]: per-function offset of the mixer
-  torch::Tensor last_seen_;   // int64 [hash_functions * buckets] (A), -1 where never seen
-  torch::Tensor gap_;         // float64 [hash_functions * buckets] (B)
+  // The same update and lookup as loops over the batch, for state on the host: a few dozen
+  // small tensor ops cost more than the arithmetic at micro-batch sizes.
+  void UpdateOnHost(const torch::Tensor& item_ids, int64_t step);
+  torch::Tensor LogProbabilityOnHost(const torch::Tensor& item_ids) const;
+  int64_t HostBucket(int64_t id, int64_t function) const;
+
+  std::vector<int64_t> seeds_;  // per-function offset of the mixer
+  torch::Tensor hash_seeds_;    // int64 [hash_functions, 1]: seeds_ as a tensor on the device
+  torch::Tensor last_seen_;     // int64 [hash_functions * buckets] (A), -1 where never seen
+  torch::Tensor gap_;           // float64 [hash_functions * buckets] (B)
   int64_t last_step_ = -1;
 };
 

@@ -1,6 +1,8 @@
 // QueryTower, ItemTower and the logQ-corrected in-batch softmax loss.
 #include "common/model/two_tower.h"
 
+#include "common/model/fast_ops.h"
+
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/nn.h>
 
@@ -15,15 +17,8 @@ namespace {
 // Rough mean and spread of H&M customer ages: only to bring the feature near unit scale.
 constexpr float kAgeMean = 36.0f;
 constexpr float kAgeScale = 14.0f;
-// Standard deviation of the code embeddings' initialisation: comparable to the MLP's inputs.
-constexpr double kCodeInitStd = 0.1;
-
-constexpr const char* kQueryCodeNames[kQueryCodeCount] = {
-    "club_member_status", "fashion_news_frequency", "fn", "active", "postal_code", "sales_channel"};
-constexpr const char* kItemCodeNames[kItemCodeCount] = {
-    "product_code", "product_type",    "product_group",    "graphical_appearance",
-    "colour_group", "perceived_value", "perceived_master", "department",
-    "index",        "index_group",     "section",          "garment_group"};
+// Upper bounds of the age bands below the last (60+) and the missing band.
+constexpr float kAgeBandBounds[] = {20.f, 25.f, 30.f, 40.f, 50.f, 60.f};
 
 Status AtLeast(std::string_view field, int64_t value, int64_t min) {
   if (value >= min) return Status::Ok();
@@ -31,17 +26,10 @@ Status AtLeast(std::string_view field, int64_t value, int64_t min) {
                                  std::to_string(min) + ", got " + std::to_string(value));
 }
 
-// An embedding of `buckets` codes, initialised from `gen` (not the global generator).
-torch::nn::Embedding MakeCodeEmbedding(int64_t buckets, int64_t width, at::Generator& gen) {
-  torch::nn::Embedding embedding(buckets, width);
-  torch::NoGradGuard no_grad;
-  embedding->weight.copy_(torch::randn({buckets, width}, gen) * kCodeInitStd);
-  return embedding;
-}
-
 // Linear layers of widths in -> hidden... -> out with ReLU between, initialised like LibTorch's
-// default (uniform in +-1/sqrt(fan_in)) but from `gen`.
-torch::nn::Sequential MakeMlp(int64_t in, const TwoTowerOptions& options, at::Generator& gen) {
+// default (uniform in +-1/sqrt(fan_in)) but from `gen`; `layers` gets the linear layers.
+torch::nn::Sequential MakeMlp(int64_t in, const TwoTowerOptions& options, at::Generator& gen,
+                              std::vector<torch::nn::Linear>* layers) {
   torch::nn::Sequential mlp;
   std::vector<int64_t> widths = options.hidden;
   widths.push_back(options.dim);
@@ -55,26 +43,20 @@ torch::nn::Sequential MakeMlp(int64_t in, const TwoTowerOptions& options, at::Ge
       linear->bias.copy_((torch::rand({widths[i]}, gen) * 2 - 1) * bound);
     }
     mlp->push_back(linear);
+    layers->push_back(linear);
     if (i + 1 < widths.size()) mlp->push_back(torch::nn::ReLU());
     fan_in = widths[i];
   }
   return mlp;
 }
 
-torch::Tensor Normalised(const torch::Tensor& x) {
-  return torch::nn::functional::normalize(x, torch::nn::functional::NormalizeFuncOptions().dim(1));
-}
-
-// Embeds each column of `codes` with its own table, reducing the code modulo the table's size.
-std::vector<torch::Tensor> EmbedCodes(std::vector<torch::nn::Embedding>& tables,
-                                      const torch::Tensor& codes) {
-  std::vector<torch::Tensor> out;
-  out.reserve(tables.size());
-  for (size_t i = 0; i < tables.size(); ++i) {
-    const int64_t buckets = tables[i]->weight.size(0);
-    out.push_back(tables[i]->forward(codes.select(1, static_cast<int64_t>(i)).remainder(buckets)));
+// The MLP's layers with ReLU between, through fast_ops (the Sequential only names them).
+torch::Tensor RunMlp(const std::vector<torch::nn::Linear>& layers, torch::Tensor x) {
+  for (size_t i = 0; i < layers.size(); ++i) {
+    x = Linear(x, layers[i]->weight, layers[i]->bias);
+    if (i + 1 < layers.size()) x = torch::relu(x);
   }
-  return out;
+  return x;
 }
 
 }  // namespace
@@ -94,58 +76,59 @@ Status TwoTowerOptions::Validate() const {
   return Status::Ok();
 }
 
-QueryTower::QueryTower(const TwoTowerOptions& options) : options_(options) {
-  at::Generator gen = at::detail::createCPUGenerator(options.seed);
-  for (int64_t i = 0; i < kQueryCodeCount; ++i) {
-    const int64_t buckets =
-        i == kPostalCode ? options.postal_code_buckets : options.category_buckets;
-    codes_.push_back(
-        register_module(kQueryCodeNames[i], MakeCodeEmbedding(buckets, options.field_dim, gen)));
+std::vector<int64_t> TwoTowerOptions::QueryFieldBuckets() const {
+  std::vector<int64_t> buckets(kQueryCodeCount, category_buckets);
+  buckets[kPostalCode] = postal_code_buckets;
+  return buckets;
+}
+
+std::vector<int64_t> TwoTowerOptions::ItemFieldBuckets() const {
+  std::vector<int64_t> buckets(kItemCodeCount, item_code_buckets);
+  buckets[kProductCode] = product_code_buckets;
+  return buckets;
+}
+
+void FillQueryDense(bool age_known, float age, int month, int64_t recent, int64_t history_length,
+                    float* out) {
+  out[0] = age_known ? (age - kAgeMean) / kAgeScale : 0.0f;
+  out[1] = age_known ? 0.0f : 1.0f;
+  const double angle = (month - 1) * (2 * std::numbers::pi / 12);
+  out[2] = static_cast<float>(std::sin(angle));
+  out[3] = static_cast<float>(std::cos(angle));
+  // log(1 + n) / log(1 + N): returning customers differ most in their first few purchases.
+  out[4] = history_length > 0 ? static_cast<float>(std::log1p(static_cast<double>(recent)) /
+                                                   std::log1p(static_cast<double>(history_length)))
+                              : 0.0f;
+  int64_t band = kAgeBands - 1;  // missing
+  if (age_known) {
+    band = 0;
+    while (band < kAgeBands - 2 && age >= kAgeBandBounds[band]) ++band;
   }
-  // customer row + pooled recent items + (age, age missing, month sin, month cos) + age band.
-  const int64_t in = 2 * options.dim + 4 + kAgeBands + kQueryCodeCount * options.field_dim;
-  mlp_ = register_module("mlp", MakeMlp(in, options, gen));
+  for (int64_t b = 0; b < kAgeBands; ++b) out[5 + b] = b == band ? 1.0f : 0.0f;
+}
+
+QueryTower::QueryTower(const TwoTowerOptions& options) {
+  at::Generator gen = at::detail::createCPUGenerator(options.seed);
+  const int64_t in = 2 * options.dim + kQueryDenseFeatures + kQueryCodeCount * options.field_dim;
+  mlp_ = register_module("mlp", MakeMlp(in, options, gen, &layers_));
   to(options.device);
 }
 
-torch::Tensor QueryTower::forward(const QueryFeatures& f) {
-  const torch::Tensor missing = f.age_missing.to(torch::kFloat);
-  const torch::Tensor age = f.age.to(torch::kFloat) * (1 - missing);
-  const torch::Tensor age_norm = (age - kAgeMean) / kAgeScale * (1 - missing);
-  const torch::Tensor boundaries =
-      torch::tensor({20.f, 25.f, 30.f, 40.f, 50.f, 60.f}, age.options());
-  const torch::Tensor band = torch::bucketize(age, boundaries, /*out_int32=*/false, /*right=*/true)
-                                 .masked_fill(missing > 0.5, kAgeBands - 1);
-  const torch::Tensor angle = (f.month.to(torch::kFloat) - 1) * (2 * std::numbers::pi / 12);
-  const torch::Tensor mask = f.recent_mask.to(torch::kFloat);
-  const torch::Tensor pooled = (f.recent_embeddings * mask.unsqueeze(-1)).sum(1) /
-                               mask.sum(1, /*keepdim=*/true).clamp_min(1);
-
-  std::vector<torch::Tensor> parts = {
-      f.customer_embedding, pooled, torch::stack({age_norm, missing, angle.sin(), angle.cos()}, 1),
-      torch::one_hot(band, kAgeBands).to(torch::kFloat)};
-  for (torch::Tensor& code : EmbedCodes(codes_, f.codes)) parts.push_back(std::move(code));
-  return Normalised(mlp_->forward(torch::cat(parts, 1)));
+torch::Tensor QueryTower::forward(const QueryInputs& in) {
+  return L2Normalize(RunMlp(
+      layers_, torch::cat({in.customer_embedding, in.recent_pooled, in.dense, in.codes}, 1)));
 }
 
-ItemTower::ItemTower(const TwoTowerOptions& options) : options_(options) {
+ItemTower::ItemTower(const TwoTowerOptions& options) {
   // A different stream from the query tower's, so equal shapes do not start out equal.
   at::Generator gen = at::detail::createCPUGenerator(options.seed ^ 0x17E3ULL);
-  for (int64_t i = 0; i < kItemCodeCount; ++i) {
-    const int64_t buckets =
-        i == kProductCode ? options.product_code_buckets : options.item_code_buckets;
-    codes_.push_back(
-        register_module(kItemCodeNames[i], MakeCodeEmbedding(buckets, options.field_dim, gen)));
-  }
   const int64_t in = options.dim + kItemCodeCount * options.field_dim;
-  mlp_ = register_module("mlp", MakeMlp(in, options, gen));
+  mlp_ = register_module("mlp", MakeMlp(in, options, gen, &layers_));
   to(options.device);
 }
 
-torch::Tensor ItemTower::forward(const ItemFeatures& f) {
-  std::vector<torch::Tensor> parts = {f.article_embedding};
-  for (torch::Tensor& code : EmbedCodes(codes_, f.codes)) parts.push_back(std::move(code));
-  return Normalised(mlp_->forward(torch::cat(parts, 1)));
+torch::Tensor ItemTower::forward(const ItemInputs& in) {
+  return L2Normalize(RunMlp(layers_, torch::cat({in.article_embedding, in.codes}, 1)));
 }
 
 torch::Tensor InBatchLogits(const torch::Tensor& query, const torch::Tensor& item,

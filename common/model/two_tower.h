@@ -3,7 +3,7 @@
 
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/sequential.h>
-#include <torch/nn/modules/embedding.h>
+#include <torch/nn/modules/linear.h>
 #include <torch/types.h>
 
 #include <cstdint>
@@ -37,9 +37,13 @@ struct TwoTowerOptions {
   uint64_t seed = 1;
 
   Status Validate() const;
+
+  // Buckets of each field's code table, in QueryCode / ItemCode order.
+  std::vector<int64_t> QueryFieldBuckets() const;
+  std::vector<int64_t> ItemFieldBuckets() const;
 };
 
-// Columns of QueryFeatures::codes. Values are any int64 (hashes included): the tower reduces
+// Columns of the query code matrix. Values are any int64 (hashes included): the tower reduces
 // each modulo its bucket count. By convention 0 means missing.
 enum QueryCode : int64_t {
   kClubMemberStatus = 0,
@@ -51,7 +55,7 @@ enum QueryCode : int64_t {
   kQueryCodeCount,
 };
 
-// Columns of ItemFeatures::codes, with the same modulo convention (strings such as
+// Columns of the item code matrix, with the same modulo convention (strings such as
 // product_group_name and index_code are passed as hashes).
 enum ItemCode : int64_t {
   kProductCode = 0,
@@ -71,56 +75,54 @@ enum ItemCode : int64_t {
 
 // Age bands of the one-hot: [0,20) [20,25) [25,30) [30,40) [40,50) [50,60) [60,inf), missing.
 inline constexpr int64_t kAgeBands = 8;
+// Dense query inputs per example: normalised age, age missing, month sin and cos, the size of
+// the purchase history (log scale, 0..1), then the age band one-hot.
+inline constexpr int64_t kQueryDenseFeatures = 5 + kAgeBands;
 
-// The query side of a micro-batch of B examples; all tensors on the towers' device. The id
-// embeddings are gathered by the caller from EmbeddingTables (the towers do not own them), so
-// the caller can apply row-wise Adagrad with their gradients.
-struct QueryFeatures {
-  torch::Tensor customer_embedding;  // float [B, dim]: customer-id table row
-  torch::Tensor age;                 // float [B]: age in years (ignored where age_missing)
-  torch::Tensor age_missing;         // float [B]: 1 where the age is unknown, else 0
-  torch::Tensor month;               // float [B]: month of the purchase, 1..12
-  torch::Tensor codes;               // int64 [B, kQueryCodeCount]
-  torch::Tensor recent_embeddings;   // float [B, L, dim]: item-id rows of recent purchases
-  torch::Tensor recent_mask;         // float [B, L]: 1 for a real purchase, 0 for padding
+// Writes the kQueryDenseFeatures values of one example to `out`: `age` in years (ignored when
+// `age_known` is false), `month` 1..12, `recent` purchases in the history out of at most
+// `history_length`.
+void FillQueryDense(bool age_known, float age, int month, int64_t recent, int64_t history_length,
+                    float* out);
+
+// The inputs of the query tower for a micro-batch of B examples, on the towers' device. The
+// embeddings are gathered by the caller from its tables (EmbeddingTable, FieldEmbeddings), which
+// it trains with row-wise Adagrad from the gradients these tensors receive.
+struct QueryInputs {
+  torch::Tensor customer_embedding;  // float [B, dim]: customer-id row
+  torch::Tensor recent_pooled;       // float [B, dim]: mean of the recent purchases' item-id rows
+  torch::Tensor dense;               // float [B, kQueryDenseFeatures] (FillQueryDense)
+  torch::Tensor codes;               // float [B, kQueryCodeCount * field_dim]: code embeddings
 };
 
-// The item side of a micro-batch (or of a whole catalogue, for scoring).
-struct ItemFeatures {
-  torch::Tensor article_embedding;  // float [B, dim]: article-id table row
-  torch::Tensor codes;              // int64 [B, kItemCodeCount]
+// The inputs of the item tower for B articles.
+struct ItemInputs {
+  torch::Tensor article_embedding;  // float [B, dim]: article-id row
+  torch::Tensor codes;              // float [B, kItemCodeCount * field_dim]: code embeddings
 };
 
-// One micro-batch: row i of query bought row i of item.
-struct Batch {
-  QueryFeatures query;
-  ItemFeatures item;
-  torch::Tensor item_ids;  // int64 [B]: article ids, for accidental hits and the logQ lookup
-};
-
-// Maps a customer's features to an L2-normalised [B, dim] vector. Owns its dense parameters
-// (code embeddings, MLP), registered as submodules; not thread-safe during training.
+// Maps a customer in context to an L2-normalised [B, dim] vector: an MLP over the concatenated
+// inputs. Owns only its dense layers (registered as submodules, trained with Adam); not
+// thread-safe during training.
 class QueryTower : public torch::nn::Module {
  public:
   explicit QueryTower(const TwoTowerOptions& options);
-  torch::Tensor forward(const QueryFeatures& features);
+  torch::Tensor forward(const QueryInputs& inputs);
 
  private:
-  TwoTowerOptions options_;
-  std::vector<torch::nn::Embedding> codes_;  // one per QueryCode column
-  torch::nn::Sequential mlp_;
+  torch::nn::Sequential mlp_;              // registered as "mlp": parameter names in saved state
+  std::vector<torch::nn::Linear> layers_;  // mlp_'s linear layers, run by fast_ops::Linear
 };
 
-// Maps an article's features to an L2-normalised [B, dim] vector. Same ownership as QueryTower.
+// Maps an article to an L2-normalised [B, dim] vector. Same ownership as QueryTower.
 class ItemTower : public torch::nn::Module {
  public:
   explicit ItemTower(const TwoTowerOptions& options);
-  torch::Tensor forward(const ItemFeatures& features);
+  torch::Tensor forward(const ItemInputs& inputs);
 
  private:
-  TwoTowerOptions options_;
-  std::vector<torch::nn::Embedding> codes_;  // one per ItemCode column
   torch::nn::Sequential mlp_;
+  std::vector<torch::nn::Linear> layers_;
 };
 
 // Extra negatives appended as columns after the in-batch ones (mixed negative sampling, e.g.
@@ -140,9 +142,18 @@ torch::Tensor InBatchLogits(const torch::Tensor& query, const torch::Tensor& ite
                             const torch::Tensor& item_ids, const torch::Tensor& log_q,
                             double temperature, const ExtraNegatives* extra = nullptr);
 
-// Mean cross-entropy of InBatchLogits against the diagonal (sampled softmax, Yi et al. 2019).
+// Mean cross-entropy of InBatchLogits against the diagonal (sampled softmax, Yi et al. 2019),
+// in plain autograd ops: the reference for FusedInBatchSoftmaxLoss.
 torch::Tensor InBatchSoftmaxLoss(const torch::Tensor& query, const torch::Tensor& item,
                                  const torch::Tensor& item_ids, const torch::Tensor& log_q,
                                  double temperature, const ExtraNegatives* extra = nullptr);
+
+// The same loss and gradients as InBatchSoftmaxLoss, as one autograd node whose forward and
+// backward are two matrix products around a single pass over the logits (mask, logQ, softmax
+// and its gradient fused), instead of a dozen [B, B] temporaries: on a CPU most of the cost
+// of in-batch softmax at batch 2048 is memory traffic, not arithmetic. float32 only.
+torch::Tensor FusedInBatchSoftmaxLoss(const torch::Tensor& query, const torch::Tensor& item,
+                                      const torch::Tensor& item_ids, const torch::Tensor& log_q,
+                                      double temperature, const ExtraNegatives* extra = nullptr);
 
 }  // namespace towerstream::model

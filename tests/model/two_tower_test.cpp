@@ -2,9 +2,11 @@
 #include "common/model/two_tower.h"
 
 #include <gtest/gtest.h>
+#include <torch/nn/functional.h>
 #include <torch/optim/adam.h>
 #include <torch/types.h>
 
+#include <cctype>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -25,23 +27,53 @@ TwoTowerOptions SmallOptions() {
   return o;
 }
 
-// A batch of `b` examples with `recent` purchase slots: zero id embeddings, ages 18 + 7 i (every
-// third missing), codes from `query_code` / `item_code` in every column, item ids 100 + i.
-Batch MakeBatch(const TwoTowerOptions& o, int64_t b, int64_t recent,
-                const torch::Tensor& query_code, const torch::Tensor& item_code) {
-  Batch batch;
-  const torch::Tensor rows = torch::arange(b, torch::kFloat);
-  batch.query.customer_embedding = torch::zeros({b, o.dim});
-  batch.query.age = 18 + 7 * rows;
-  batch.query.age_missing = (torch::arange(b) % 3 == 2).to(torch::kFloat);
-  batch.query.month = 1 + rows.remainder(12);
-  batch.query.codes = query_code.unsqueeze(1).expand({b, kQueryCodeCount}).contiguous();
-  batch.query.recent_embeddings = torch::zeros({b, recent, o.dim});
-  batch.query.recent_mask = torch::zeros({b, recent});
-  batch.item.article_embedding = torch::zeros({b, o.dim});
-  batch.item.codes = item_code.unsqueeze(1).expand({b, kItemCodeCount}).contiguous();
-  batch.item_ids = 100 + torch::arange(b);
-  return batch;
+// Tower inputs for `b` examples: zero id embeddings and pooled history, dense features of
+// ages 18 + 7 i (every third missing), and code inputs one-hot in column `query_code` /
+// `item_code` of each row (modulo the input width).
+struct Inputs {
+  QueryInputs query;
+  ItemInputs item;
+};
+Inputs MakeInputs(const TwoTowerOptions& o, int64_t b, const torch::Tensor& query_code,
+                  const torch::Tensor& item_code) {
+  Inputs in;
+  in.query.customer_embedding = torch::zeros({b, o.dim});
+  in.query.recent_pooled = torch::zeros({b, o.dim});
+  in.query.dense = torch::empty({b, kQueryDenseFeatures});
+  for (int64_t i = 0; i < b; ++i) {
+    FillQueryDense(i % 3 != 2, 18.0f + 7.0f * static_cast<float>(i), 1 + static_cast<int>(i % 12),
+                   i % 4, 3, in.query.dense[i].data_ptr<float>());
+  }
+  const int64_t query_width = kQueryCodeCount * o.field_dim;
+  const int64_t item_width = kItemCodeCount * o.field_dim;
+  in.query.codes = torch::one_hot(query_code.remainder(query_width), query_width).to(torch::kFloat);
+  in.item.article_embedding = torch::zeros({b, o.dim});
+  in.item.codes = torch::one_hot(item_code.remainder(item_width), item_width).to(torch::kFloat);
+  return in;
+}
+
+TEST(FillQueryDenseTest, AgeBandsMonthAndHistory) {
+  float out[kQueryDenseFeatures];
+  FillQueryDense(true, 36.0f, 1, 0, 20, out);
+  EXPECT_FLOAT_EQ(out[0], 0.0f);  // the mean age
+  EXPECT_FLOAT_EQ(out[1], 0.0f);
+  EXPECT_FLOAT_EQ(out[2], 0.0f);  // January: angle 0
+  EXPECT_FLOAT_EQ(out[3], 1.0f);
+  EXPECT_FLOAT_EQ(out[4], 0.0f);  // no history
+  EXPECT_FLOAT_EQ(out[5 + 3], 1.0f) << "36 is in [30, 40)";
+  FillQueryDense(true, 19.0f, 7, 20, 20, out);
+  EXPECT_FLOAT_EQ(out[5 + 0], 1.0f) << "19 is under 20";
+  EXPECT_NEAR(out[3], -1.0f, 1e-6) << "July is opposite January";
+  EXPECT_FLOAT_EQ(out[4], 1.0f) << "a full history";
+  FillQueryDense(true, 75.0f, 1, 0, 20, out);
+  EXPECT_FLOAT_EQ(out[5 + 6], 1.0f) << "60 and over";
+  FillQueryDense(false, 0.0f, 1, 0, 20, out);
+  EXPECT_FLOAT_EQ(out[1], 1.0f);
+  EXPECT_FLOAT_EQ(out[0], 0.0f);
+  EXPECT_FLOAT_EQ(out[5 + kAgeBands - 1], 1.0f) << "the missing band";
+  float ones = 0;
+  for (int64_t b = 0; b < kAgeBands; ++b) ones += out[5 + b];
+  EXPECT_FLOAT_EQ(ones, 1.0f);
 }
 
 TEST(TwoTowerOptionsTest, ValidateRejectsEachBadField) {
@@ -75,41 +107,34 @@ TEST(TwoTowerTest, OutputsHaveBatchByDimShapeAndUnitNorm) {
   const TwoTowerOptions o = SmallOptions();
   QueryTower query_tower(o);
   ItemTower item_tower(o);
-  Batch batch = MakeBatch(o, 6, 3, torch::arange(6) * 1000003, torch::arange(6) * 7919);
-  batch.query.recent_embeddings = torch::randn({6, 3, o.dim});
-  // Rows with no, some and all recent purchases present.
-  batch.query.recent_mask = torch::tensor({1.f, 1.f, 0.f, 0.f, 0.f, 0.f, 1.f, 1.f, 1.f, 1.f, 0.f,
-                                           0.f, 0.f, 1.f, 0.f, 1.f, 1.f, 1.f})
-                                .view({6, 3});
-  const torch::Tensor q = query_tower.forward(batch.query);
-  const torch::Tensor i = item_tower.forward(batch.item);
+  Inputs in = MakeInputs(o, 6, torch::arange(6) * 5, torch::arange(6) * 7);
+  in.query.recent_pooled = torch::randn({6, o.dim});
+  const torch::Tensor q = query_tower.forward(in.query);
+  const torch::Tensor i = item_tower.forward(in.item);
   EXPECT_EQ(q.sizes(), (std::vector<int64_t>{6, o.dim}));
   EXPECT_EQ(i.sizes(), (std::vector<int64_t>{6, o.dim}));
   EXPECT_TRUE(torch::allclose(q.norm(2, 1), torch::ones({6}), 1e-5, 1e-5)) << q.norm(2, 1);
   EXPECT_TRUE(torch::allclose(i.norm(2, 1), torch::ones({6}), 1e-5, 1e-5)) << i.norm(2, 1);
 }
 
-TEST(TwoTowerTest, GradientsReachGatheredRowsButNotMaskedRecentSlots) {
+TEST(TwoTowerTest, GradientsReachEveryEmbeddedInput) {
   const TwoTowerOptions o = SmallOptions();
   QueryTower query_tower(o);
   ItemTower item_tower(o);
-  Batch batch = MakeBatch(o, 4, 2, torch::arange(4), torch::arange(4));
-  batch.query.customer_embedding = torch::randn({4, o.dim}).requires_grad_();
-  batch.query.recent_embeddings = torch::randn({4, 2, o.dim}).requires_grad_();
-  batch.query.recent_mask = torch::tensor({1.f, 0.f, 1.f, 1.f, 0.f, 0.f, 0.f, 1.f}).view({4, 2});
-  batch.item.article_embedding = torch::randn({4, o.dim}).requires_grad_();
-  InBatchSoftmaxLoss(query_tower.forward(batch.query), item_tower.forward(batch.item),
-                     batch.item_ids, torch::zeros({4}), o.temperature)
+  Inputs in = MakeInputs(o, 4, torch::arange(4), torch::arange(4));
+  for (torch::Tensor* t : {&in.query.customer_embedding, &in.query.recent_pooled, &in.query.codes,
+                           &in.item.article_embedding, &in.item.codes}) {
+    *t = torch::randn(t->sizes()).requires_grad_();
+  }
+  InBatchSoftmaxLoss(query_tower.forward(in.query), item_tower.forward(in.item),
+                     100 + torch::arange(4), torch::zeros({4}), o.temperature)
       .backward();
-  const torch::Tensor recent_grad_norm = batch.query.recent_embeddings.grad().norm(2, 2);
   for (int64_t r = 0; r < 4; ++r) {
-    EXPECT_GT(batch.query.customer_embedding.grad()[r].norm().item<float>(), 0) << r;
-    EXPECT_GT(batch.item.article_embedding.grad()[r].norm().item<float>(), 0) << r;
-    for (int64_t l = 0; l < 2; ++l) {
-      EXPECT_EQ(recent_grad_norm[r][l].item<float>() > 0,
-                batch.query.recent_mask[r][l].item<float>() > 0)
-          << r << "," << l;
-    }
+    EXPECT_GT(in.query.customer_embedding.grad()[r].norm().item<float>(), 0) << r;
+    EXPECT_GT(in.query.recent_pooled.grad()[r].norm().item<float>(), 0) << r;
+    EXPECT_GT(in.query.codes.grad()[r].norm().item<float>(), 0) << r;
+    EXPECT_GT(in.item.article_embedding.grad()[r].norm().item<float>(), 0) << r;
+    EXPECT_GT(in.item.codes.grad()[r].norm().item<float>(), 0) << r;
   }
 }
 
@@ -191,8 +216,8 @@ TEST(InBatchSoftmaxLossTest, ExtraNegativesAddCorrectedColumnsWithOwnItemMasked)
   }
 }
 
-// Eight customer segments (postal code bucket s) each buy items of product type s: the towers
-// must learn to put segment s's queries next to type s's items.
+// Eight customer segments (code s) each buy items of category s: the towers must learn to
+// put segment s's queries next to category s's items.
 TEST(TwoTowerTest, AdamLearnsPlantedSegmentToCategoryStructure) {
   torch::manual_seed(5);
   const TwoTowerOptions o = SmallOptions();
@@ -206,18 +231,18 @@ TEST(TwoTowerTest, AdamLearnsPlantedSegmentToCategoryStructure) {
   const auto recall_at_1 = [&] {
     torch::NoGradGuard no_grad;
     const torch::Tensor s = torch::arange(kSegments);
-    const Batch batch = MakeBatch(o, kSegments, 1, s, s);
+    const Inputs in = MakeInputs(o, kSegments, s, s);
     const torch::Tensor scores =
-        query_tower.forward(batch.query).matmul(item_tower.forward(batch.item).t());
+        query_tower.forward(in.query).matmul(item_tower.forward(in.item).t());
     return (scores.argmax(1) == s).to(torch::kFloat).mean().item<float>();
   };
   const auto step = [&] {
     const torch::Tensor s = torch::randint(kSegments, {16}, torch::kLong);
-    Batch batch = MakeBatch(o, 16, 1, s, s);
-    batch.item_ids = s;  // a segment's item bought twice in a batch is an accidental hit
+    const Inputs in = MakeInputs(o, 16, s, s);
+    // A segment's item bought twice in a batch is an accidental hit.
     const torch::Tensor loss =
-        InBatchSoftmaxLoss(query_tower.forward(batch.query), item_tower.forward(batch.item),
-                           batch.item_ids, torch::zeros({16}), o.temperature);
+        InBatchSoftmaxLoss(query_tower.forward(in.query), item_tower.forward(in.item), s,
+                           torch::zeros({16}), o.temperature);
     adam.zero_grad();
     loss.backward();
     adam.step();
@@ -235,6 +260,66 @@ TEST(TwoTowerTest, AdamLearnsPlantedSegmentToCategoryStructure) {
   EXPECT_LT(recall_before, 0.5f);
   EXPECT_EQ(recall_at_1(), 1.0f) << "before training " << recall_before;
 }
+
+// FusedInBatchSoftmaxLoss against the reference ops: same loss and same gradients, with
+// accidental hits, logQ and extra negatives.
+struct FusedCase {
+  std::string name;
+  int64_t batch;
+  int64_t extra;
+  int64_t distinct_ids;  // fewer than batch: repeated items (accidental hits)
+};
+
+void PrintTo(const FusedCase& c, std::ostream* out) { *out << c.name; }
+
+class FusedLossTest : public ::testing::TestWithParam<FusedCase> {};
+
+TEST_P(FusedLossTest, MatchesReferenceLossAndGradients) {
+  const FusedCase& c = GetParam();
+  torch::manual_seed(11);
+  const int64_t dim = 8;
+  const torch::Tensor q0 = torch::nn::functional::normalize(
+      torch::randn({c.batch, dim}), torch::nn::functional::NormalizeFuncOptions().dim(1));
+  const torch::Tensor i0 = torch::nn::functional::normalize(
+      torch::randn({c.batch, dim}), torch::nn::functional::NormalizeFuncOptions().dim(1));
+  const torch::Tensor ids = torch::randint(c.distinct_ids, {c.batch}, torch::kLong);
+  const torch::Tensor log_q = -torch::rand({c.batch}) * 5;
+  const torch::Tensor e0 = torch::randn({std::max<int64_t>(c.extra, 1), dim});
+  const torch::Tensor extra_ids = torch::randint(c.distinct_ids, {c.extra}, torch::kLong);
+  const auto run = [&](bool fused, torch::Tensor* dq, torch::Tensor* di, torch::Tensor* de) {
+    torch::Tensor q = q0.clone().requires_grad_(), i = i0.clone().requires_grad_();
+    torch::Tensor e = e0.clone().requires_grad_();
+    const ExtraNegatives extra{e.narrow(0, 0, c.extra), extra_ids, torch::full({c.extra}, -2.0f)};
+    const ExtraNegatives* with = c.extra > 0 ? &extra : nullptr;
+    const torch::Tensor loss = fused ? FusedInBatchSoftmaxLoss(q, i, ids, log_q, 0.05, with)
+                                     : InBatchSoftmaxLoss(q, i, ids, log_q, 0.05, with);
+    loss.backward();
+    *dq = q.grad();
+    *di = i.grad();
+    *de = c.extra > 0 ? e.grad() : torch::zeros({1});
+    return loss.item<double>();
+  };
+  torch::Tensor rq, ri, re, fq, fi, fe;
+  const double reference = run(false, &rq, &ri, &re);
+  const double fused = run(true, &fq, &fi, &fe);
+  EXPECT_NEAR(fused, reference, 1e-4 * std::max(1.0, std::abs(reference))) << c.name;
+  EXPECT_TRUE(torch::allclose(fq, rq, 1e-4, 1e-5)) << c.name << "\n" << (fq - rq).abs().max();
+  EXPECT_TRUE(torch::allclose(fi, ri, 1e-4, 1e-5)) << c.name << "\n" << (fi - ri).abs().max();
+  EXPECT_TRUE(torch::allclose(fe, re, 1e-4, 1e-5)) << c.name << "\n" << (fe - re).abs().max();
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, FusedLossTest,
+                         ::testing::Values(FusedCase{"distinct items", 16, 0, 1'000'000},
+                                           FusedCase{"many accidental hits", 64, 0, 5},
+                                           FusedCase{"with extra negatives", 32, 7, 20},
+                                           FusedCase{"one example", 1, 0, 10},
+                                           FusedCase{"large batch", 512, 16, 300}),
+                         [](const ::testing::TestParamInfo<FusedCase>& info) {
+                           std::string name;
+                           for (char ch : info.param.name)
+                             name += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
+                           return name;
+                         });
 
 }  // namespace
 }  // namespace towerstream::model

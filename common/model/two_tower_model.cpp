@@ -1,0 +1,551 @@
+// TwoTowerModel: batch assembly, the training step, progressive validation and model state.
+#include "common/model/two_tower_model.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
+#include <torch/cuda.h>
+#include <torch/serialize.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <utility>
+
+#include "common/base/date.h"
+#include "common/model/binary_io.h"
+
+namespace towerstream::model {
+namespace {
+
+constexpr char kStateMagic[8] = {'T', 'S', 'M', 'O', 'D', 'E', 'L', 'S'};
+constexpr char kItemsMagic[8] = {'T', 'S', 'I', 'T', 'E', 'M', 'S', 'V'};
+constexpr uint32_t kFormatVersion = 1;
+// Catalogue articles embedded per item-tower call: bounds the temporaries at full scale.
+constexpr int64_t kEmbedChunk = 16384;
+// Scores of this many queries against the catalogue are computed per matrix product.
+constexpr int64_t kScoreChunk = 256;
+
+// The model's state files (DESIGN.md §4: model and optimiser state, tables, estimator,
+// catalogue, and the item embeddings for serving).
+constexpr const char* kTowersFile = "towers.pt";
+constexpr const char* kOptimizerFile = "optimizer.bin";
+constexpr const char* kCustomerTableFile = "customer_table.bin";
+constexpr const char* kArticleTableFile = "article_table.bin";
+constexpr const char* kQueryFieldsFile = "query_fields.bin";
+constexpr const char* kItemFieldsFile = "item_fields.bin";
+constexpr const char* kEstimatorFile = "frequency_estimator.bin";
+constexpr const char* kCatalogueFile = "catalogue.bin";
+constexpr const char* kStateFile = "model_state.bin";
+constexpr const char* kItemEmbeddingsFile = "item_embeddings.bin";
+
+uint64_t SeedFor(uint64_t seed, uint64_t component) {
+  uint64_t x = seed + 0x9e3779b97f4a7c15ULL * (component + 1);
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+Status AtLeast(std::string_view field, int64_t value, int64_t min) {
+  if (value >= min) return Status::Ok();
+  return Status::InvalidArgument("model: " + std::string(field) + " must be at least " +
+                                 std::to_string(min) + ", got " + std::to_string(value));
+}
+
+Status WriteFile(const std::filesystem::path& path,
+                 const std::function<Status(std::ostream&)>& write) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) return Status::IoError("cannot create " + path.string());
+  TS_RETURN_IF_ERROR(write(out).WithContext(path.string()));
+  out.flush();
+  if (!out) return Status::IoError("write failed: " + path.string());
+  return Status::Ok();
+}
+
+Status ReadFile(const std::filesystem::path& path,
+                const std::function<Status(std::istream&)>& read) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound("cannot open " + path.string());
+  return read(in).WithContext(path.string());
+}
+
+}  // namespace
+
+struct TwoTowerModel::HostBatch {
+  int64_t size = 0;
+  torch::Tensor customer_ids;  // int64 [B]
+  torch::Tensor article_ids;   // int64 [B]
+  torch::Tensor recent_ids;    // int64 [B, L], kNoId where a slot is empty
+  torch::Tensor dense;         // float [B, kQueryDenseFeatures]
+  torch::Tensor query_codes;   // int64 [B, kQueryCodeCount]
+  torch::Tensor item_codes;    // int64 [B, kItemCodeCount]
+};
+
+Status ModelOptions::Validate() const {
+  TS_RETURN_IF_ERROR(towers.Validate());
+  TS_RETURN_IF_ERROR(AtLeast("admit_after", admit_after, 1));
+  TS_RETURN_IF_ERROR(AtLeast("expire_after", expire_after, 0));
+  TS_RETURN_IF_ERROR(AtLeast("customer_cold_rows", customer_cold_rows, 1));
+  TS_RETURN_IF_ERROR(AtLeast("article_cold_rows", article_cold_rows, 1));
+  TS_RETURN_IF_ERROR(AtLeast("history_length", history_length, 0));
+  TS_RETURN_IF_ERROR(AtLeast("extra_negatives", extra_negatives, 0));
+  if (!(table_learning_rate > 0) || !std::isfinite(table_learning_rate)) {
+    return Status::InvalidArgument("model: table learning rate must be finite and > 0");
+  }
+  if (!(dense_learning_rate > 0) || !std::isfinite(dense_learning_rate)) {
+    return Status::InvalidArgument("model: dense learning rate must be finite and > 0");
+  }
+  if (!(weight_decay >= 0) || !std::isfinite(weight_decay)) {
+    return Status::InvalidArgument("model: weight decay must be finite and >= 0");
+  }
+  if (!device.is_cpu() && !device.is_cuda()) {
+    return Status::InvalidArgument("model: device must be cpu or cuda, got " + device.str());
+  }
+  if (device.is_cuda() && !torch::cuda::is_available()) {
+    return Status::InvalidArgument("model: device " + device.str() +
+                                   " requested but CUDA is not available");
+  }
+  FrequencyEstimatorOptions estimator_on_device = estimator;
+  estimator_on_device.device = device;
+  return estimator_on_device.Validate();
+}
+
+Result<torch::Device> ResolveDevice(std::string_view name) {
+  if (name == "auto")
+    return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0)
+                                       : torch::Device(torch::kCPU);
+  if (name == "cpu") return torch::Device(torch::kCPU);
+  if (name.starts_with("cuda")) {
+    if (!torch::cuda::is_available()) {
+      return Status::InvalidArgument("device '" + std::string(name) +
+                                     "': CUDA is not available on this machine (use cpu or auto)");
+    }
+    try {
+      torch::Device device{std::string(name)};
+      if (device.has_index() && device.index() >= static_cast<int>(torch::cuda::device_count())) {
+        return Status::InvalidArgument("device '" + std::string(name) + "': only " +
+                                       std::to_string(torch::cuda::device_count()) +
+                                       " CUDA device(s)");
+      }
+      return device;
+    } catch (const std::exception&) {
+    }
+  }
+  return Status::InvalidArgument("device '" + std::string(name) +
+                                 "': expected auto, cpu, cuda or cuda:N");
+}
+
+TwoTowerModel::TwoTowerModel(const ModelOptions& options) : options_(options) {
+  options_.towers.device = options_.device;
+  options_.estimator.device = options_.device;
+}
+
+TwoTowerModel::~TwoTowerModel() = default;
+
+Result<std::unique_ptr<TwoTowerModel>> TwoTowerModel::Create(const ModelOptions& options) {
+  TS_RETURN_IF_ERROR(options.Validate());
+  std::unique_ptr<TwoTowerModel> model(new TwoTowerModel(options));
+  TS_RETURN_IF_ERROR(model->Init());
+  return model;
+}
+
+Status TwoTowerModel::Init() {
+  const ModelOptions& o = options_;
+  EmbeddingTableOptions table;
+  table.dim = o.towers.dim;
+  table.admit_after = o.admit_after;
+  table.expire_after = o.expire_after;
+  table.device = o.device;
+  table.cold_rows = o.customer_cold_rows;
+  table.seed = SeedFor(o.seed, 1);
+  TS_ASSIGN_OR_RETURN(customers_, EmbeddingTable::Create(table));
+  table.cold_rows = o.article_cold_rows;
+  table.seed = SeedFor(o.seed, 2);
+  TS_ASSIGN_OR_RETURN(articles_, EmbeddingTable::Create(table));
+
+  FieldEmbeddingsOptions fields;
+  fields.field_dim = o.towers.field_dim;
+  fields.device = o.device;
+  fields.buckets = o.towers.QueryFieldBuckets();
+  fields.seed = SeedFor(o.seed, 3);
+  TS_ASSIGN_OR_RETURN(query_fields_, FieldEmbeddings::Create(fields));
+  fields.buckets = o.towers.ItemFieldBuckets();
+  fields.seed = SeedFor(o.seed, 4);
+  TS_ASSIGN_OR_RETURN(item_fields_, FieldEmbeddings::Create(fields));
+
+  TS_ASSIGN_OR_RETURN(estimator_, FrequencyEstimator::Create(o.estimator));
+  try {
+    TwoTowerOptions towers = o.towers;
+    towers.seed = SeedFor(o.seed, 5);
+    query_tower_ = std::make_shared<QueryTower>(towers);
+    item_tower_ = std::make_shared<ItemTower>(towers);
+    std::vector<torch::Tensor> params = query_tower_->parameters();
+    for (const torch::Tensor& p : item_tower_->parameters()) params.push_back(p);
+    DenseAdamOptions adam;
+    adam.learning_rate = o.dense_learning_rate;
+    adam.weight_decay = o.weight_decay;
+    adam_ = std::make_unique<DenseAdam>(std::move(params), adam);
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("model: cannot build the towers: ") + e.what());
+  }
+  return Status::Ok();
+}
+
+void TwoTowerModel::AddBatchArticles(std::span<const Example> batch) {
+  for (const Example& e : batch) catalogue_.Upsert(e.article_id, e.article);
+}
+
+TwoTowerModel::HostBatch TwoTowerModel::MakeHostBatch(std::span<const Example> batch) const {
+  HostBatch h;
+  const auto b = static_cast<int64_t>(batch.size());
+  const int64_t l = std::max<int64_t>(options_.history_length, 1);
+  h.size = b;
+  const auto i64 = torch::TensorOptions().dtype(torch::kLong);
+  h.customer_ids = torch::empty({b}, i64);
+  h.article_ids = torch::empty({b}, i64);
+  h.recent_ids = torch::full({b, l}, kNoId, i64);
+  h.dense = torch::empty({b, kQueryDenseFeatures}, torch::kFloat);
+  h.query_codes = torch::empty({b, kQueryCodeCount}, i64);
+  h.item_codes = torch::empty({b, kItemCodeCount}, i64);
+  int64_t* customer = h.customer_ids.data_ptr<int64_t>();
+  int64_t* article = h.article_ids.data_ptr<int64_t>();
+  int64_t* recent = h.recent_ids.data_ptr<int64_t>();
+  float* dense = h.dense.data_ptr<float>();
+  int64_t* qc = h.query_codes.data_ptr<int64_t>();
+  int64_t* ic = h.item_codes.data_ptr<int64_t>();
+  for (int64_t i = 0; i < b; ++i) {
+    const Example& e = batch[i];
+    customer[i] = e.customer_key;
+    article[i] = e.article_id;
+    // The last history_length purchases (mean pooling makes their order irrelevant).
+    const auto n = static_cast<int64_t>(e.recent_article_ids.size());
+    const int64_t take = std::min(n, options_.history_length);
+    for (int64_t k = 0; k < take; ++k) recent[i * l + k] = e.recent_article_ids[n - take + k];
+    const CustomerCodes& c = e.customer;
+    FillQueryDense(c.age.has_value(), static_cast<float>(c.age.value_or(0)),
+                   static_cast<int>(Date(e.day).Month()), take, options_.history_length,
+                   dense + i * kQueryDenseFeatures);
+    int64_t* q = qc + i * kQueryCodeCount;
+    q[kClubMemberStatus] = c.club_member_status;
+    q[kFashionNewsFrequency] = c.fashion_news_frequency;
+    q[kFn] = c.fn;
+    q[kActive] = c.active;
+    q[kPostalCode] = c.postal_code;
+    q[kSalesChannel] = e.sales_channel;
+    std::copy(e.article.codes.begin(), e.article.codes.end(), ic + i * kItemCodeCount);
+  }
+  return h;
+}
+
+QueryInputs TwoTowerModel::QueryInputsOf(const HostBatch& batch, const torch::Tensor& customer_rows,
+                                         const torch::Tensor& recent_rows,
+                                         const torch::Tensor& code_rows) {
+  QueryInputs in;
+  in.customer_embedding = customers_->Gather(customer_rows);
+  in.recent_pooled = articles_->GatherMean(recent_rows);
+  in.dense = batch.dense.to(options_.device);
+  in.codes = query_fields_->Gather(code_rows);
+  return in;
+}
+
+Result<StepStats> TwoTowerModel::Train(std::span<const Example> batch) {
+  if (batch.empty()) return Status::InvalidArgument("model: empty training batch");
+  try {
+    AddBatchArticles(batch);
+    const HostBatch host = MakeHostBatch(batch);
+    const torch::Device device = options_.device;
+    const float lr = options_.table_learning_rate;
+
+    const torch::Tensor customer_rows = customers_->Lookup(host.customer_ids, step_);
+    const torch::Tensor article_rows = articles_->Lookup(host.article_ids, step_);
+    const torch::Tensor recent_rows = articles_->RowsOf(host.recent_ids);
+    const torch::Tensor query_code_rows = query_fields_->Rows(host.query_codes);
+    const torch::Tensor item_code_rows = item_fields_->Rows(host.item_codes);
+
+    QueryInputs query = QueryInputsOf(host, customer_rows, recent_rows, query_code_rows);
+    for (torch::Tensor* leaf : {&query.customer_embedding, &query.recent_pooled, &query.codes}) {
+      leaf->requires_grad_(true);
+    }
+    ItemInputs item{articles_->Gather(article_rows).requires_grad_(true),
+                    item_fields_->Gather(item_code_rows).requires_grad_(true)};
+    const torch::Tensor item_ids = host.article_ids.to(device);
+    TS_RETURN_IF_ERROR(estimator_->Update(item_ids, step_));
+    const torch::Tensor log_q =
+        options_.logq_correction
+            ? estimator_->LogProbability(item_ids)
+            : torch::zeros({host.size}, item_ids.options().dtype(torch::kFloat));
+
+    // Mixed negative sampling: uniform draws from the catalogue, corrected by their own
+    // expected count per step (extra_negatives / catalogue size).
+    ExtraNegatives extra;
+    torch::Tensor extra_rows, extra_code_rows;
+    ItemInputs extra_item;
+    const bool with_extra = options_.extra_negatives > 0 && catalogue_.size() > 0;
+    if (with_extra) {
+      const int64_t n = options_.extra_negatives;
+      at::Generator gen = at::detail::createCPUGenerator(
+          SeedFor(options_.seed ^ 0xE7A4ULL, static_cast<uint64_t>(negative_draws_++)));
+      const torch::Tensor picks = torch::randint(catalogue_.size(), {n}, gen, torch::kLong);
+      torch::Tensor ids = torch::empty({n}, torch::kLong);
+      torch::Tensor codes = torch::empty({n, kItemCodeCount}, torch::kLong);
+      const int64_t* pick = picks.data_ptr<int64_t>();
+      for (int64_t k = 0; k < n; ++k) {
+        ids.data_ptr<int64_t>()[k] = catalogue_.ids()[pick[k]];
+        const auto& c = catalogue_.codes()[pick[k]].codes;
+        std::copy(c.begin(), c.end(), codes.data_ptr<int64_t>() + k * kItemCodeCount);
+      }
+      extra_rows = articles_->RowsOf(ids);
+      extra_code_rows = item_fields_->Rows(codes);
+      extra_item = {articles_->Gather(extra_rows).requires_grad_(true),
+                    item_fields_->Gather(extra_code_rows).requires_grad_(true)};
+      extra.item = item_tower_->forward(extra_item);
+      extra.item_ids = ids.to(device);
+      extra.log_q = torch::full(
+          {n}, std::log(static_cast<double>(n) / static_cast<double>(catalogue_.size())),
+          log_q.options());
+    }
+
+    const torch::Tensor query_vectors = query_tower_->forward(query);
+    const torch::Tensor item_vectors = item_tower_->forward(item);
+    const torch::Tensor loss =
+        FusedInBatchSoftmaxLoss(query_vectors, item_vectors, item_ids, log_q,
+                                options_.towers.temperature, with_extra ? &extra : nullptr);
+    adam_->ZeroGrad();
+    loss.backward();
+    adam_->Step();
+
+    std::vector<RowGradients> article_grads = {
+        {.rows = article_rows, .grads = item.article_embedding.grad(), .source = {}, .scale = {}},
+        MeanGradients(recent_rows, query.recent_pooled.grad())};
+    torch::Tensor item_code_update_rows = item_code_rows;
+    torch::Tensor item_code_grads = item.codes.grad();
+    if (with_extra) {
+      article_grads.push_back({.rows = extra_rows,
+                               .grads = extra_item.article_embedding.grad(),
+                               .source = {},
+                               .scale = {}});
+      item_code_update_rows = torch::cat({item_code_rows, extra_code_rows});
+      item_code_grads = torch::cat({item_code_grads, extra_item.codes.grad()});
+    }
+    // The article table (its own rows plus every history's) is about as much work as the three
+    // others together: on a CPU the two halves run on two threads.
+    const auto update = [&](int64_t part) {
+      if (part == 0) {
+        articles_->ApplyRowWiseAdagrad(article_grads, lr);
+      } else {
+        customers_->ApplyRowWiseAdagrad(customer_rows, query.customer_embedding.grad(), lr);
+        query_fields_->ApplyRowWiseAdagrad(query_code_rows, query.codes.grad(), lr);
+        item_fields_->ApplyRowWiseAdagrad(item_code_update_rows, item_code_grads, lr);
+      }
+    };
+    if (device.is_cpu()) {
+      at::parallel_for(0, 2, /*grain_size=*/1, [&](int64_t first, int64_t last) {
+        for (int64_t part = first; part < last; ++part) update(part);
+      });
+    } else {
+      update(0);
+      update(1);
+    }
+    ++step_;
+    StepStats stats;
+    stats.loss = loss.item<double>();
+    stats.examples = host.size;
+    stats.mean_log_q = log_q.mean().item<double>();
+    return stats;
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("model: training step failed: ") + e.what());
+  }
+}
+
+torch::Tensor TwoTowerModel::EmbedCatalogue(int64_t first, int64_t last) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> parts;
+  for (int64_t begin = first; begin < last; begin += kEmbedChunk) {
+    const int64_t n = std::min(kEmbedChunk, last - begin);
+    torch::Tensor ids = torch::empty({n}, torch::kLong);
+    torch::Tensor codes = torch::empty({n, kItemCodeCount}, torch::kLong);
+    int64_t* id = ids.data_ptr<int64_t>();
+    int64_t* code = codes.data_ptr<int64_t>();
+    for (int64_t k = 0; k < n; ++k) {
+      id[k] = catalogue_.ids()[begin + k];
+      const auto& c = catalogue_.codes()[begin + k].codes;
+      std::copy(c.begin(), c.end(), code + k * kItemCodeCount);
+    }
+    ItemInputs in{articles_->Gather(articles_->RowsOf(ids)),
+                  item_fields_->Gather(item_fields_->Rows(codes))};
+    parts.push_back(item_tower_->forward(in));
+  }
+  if (parts.empty()) {
+    return torch::empty({0, options_.towers.dim},
+                        torch::TensorOptions().dtype(torch::kFloat).device(options_.device));
+  }
+  return parts.size() == 1 ? parts[0] : torch::cat(parts);
+}
+
+Result<ProgressiveCounts> TwoTowerModel::Evaluate(std::span<const Example> queries,
+                                                  int64_t refresh_steps) {
+  ProgressiveCounts counts;
+  if (queries.empty()) return counts;
+  try {
+    torch::NoGradGuard no_grad;
+    AddBatchArticles(queries);
+    const int64_t total = catalogue_.size();
+    if (cached_at_step_ < 0 || step_ - cached_at_step_ >= refresh_steps ||
+        !cached_items_.defined()) {
+      cached_items_ = EmbedCatalogue(0, total);
+      cached_at_step_ = step_;
+    } else if (cached_items_.size(0) < total) {
+      cached_items_ = torch::cat({cached_items_, EmbedCatalogue(cached_items_.size(0), total)});
+    }
+    TS_ASSIGN_OR_RETURN(const torch::Tensor query_vectors, QueryEmbeddings(queries));
+    const torch::Tensor on_device = query_vectors.to(options_.device);
+    const int64_t k = std::min<int64_t>(100, total);
+    for (int64_t begin = 0; begin < on_device.size(0); begin += kScoreChunk) {
+      const int64_t n = std::min(kScoreChunk, on_device.size(0) - begin);
+      const torch::Tensor scores = on_device.narrow(0, begin, n).matmul(cached_items_.t());
+      const torch::Tensor top =
+          std::get<1>(scores.topk(k, /*dim=*/1, /*largest=*/true, /*sorted=*/true))
+              .to(torch::kCPU)
+              .contiguous();
+      const int64_t* index = top.data_ptr<int64_t>();
+      for (int64_t r = 0; r < n; ++r) {
+        const int64_t label = *catalogue_.IndexOf(queries[begin + r].article_id);
+        const int64_t* row = index + r * k;
+        const int64_t* hit = std::find(row, row + k, label);
+        const int64_t rank = hit - row;
+        counts.hits_at_12 += rank < 12;
+        counts.hits_at_100 += rank < k;
+      }
+      counts.queries += n;
+    }
+    return counts;
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("model: progressive validation failed: ") + e.what());
+  }
+}
+
+Result<torch::Tensor> TwoTowerModel::QueryEmbeddings(std::span<const Example> queries) {
+  try {
+    torch::NoGradGuard no_grad;
+    const HostBatch host = MakeHostBatch(queries);
+    const QueryInputs in =
+        QueryInputsOf(host, customers_->RowsOf(host.customer_ids),
+                      articles_->RowsOf(host.recent_ids), query_fields_->Rows(host.query_codes));
+    return query_tower_->forward(in).to(torch::kCPU);
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("model: query embeddings failed: ") + e.what());
+  }
+}
+
+Result<ItemEmbeddings> TwoTowerModel::CatalogueEmbeddings() {
+  try {
+    ItemEmbeddings out;
+    out.ids = catalogue_.ids();
+    out.vectors = EmbedCatalogue(0, catalogue_.size()).to(torch::kCPU).contiguous();
+    return out;
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("model: item embeddings failed: ") + e.what());
+  }
+}
+
+ModelStats TwoTowerModel::stats() const {
+  ModelStats s;
+  s.step = step_;
+  s.customers = customers_->stats();
+  s.articles = articles_->stats();
+  s.catalogue = catalogue_.size();
+  return s;
+}
+
+Result<std::vector<std::string>> TwoTowerModel::Save(const std::filesystem::path& dir) {
+  std::vector<std::string> files;
+  const auto write = [&](const char* name, const std::function<Status(std::ostream&)>& body) {
+    files.emplace_back(name);
+    return WriteFile(dir / name, body);
+  };
+  try {
+    {
+      torch::serialize::OutputArchive archive;
+      torch::serialize::OutputArchive query, item;
+      query_tower_->save(query);
+      item_tower_->save(item);
+      archive.write("query_tower", query);
+      archive.write("item_tower", item);
+      archive.save_to((dir / kTowersFile).string());
+      files.emplace_back(kTowersFile);
+    }
+  } catch (const std::exception& e) {
+    return Status::IoError("model: cannot save the towers into " + dir.string() + ": " + e.what());
+  }
+  TS_RETURN_IF_ERROR(write(kOptimizerFile, [&](std::ostream& o) { return adam_->Save(o); }));
+  TS_RETURN_IF_ERROR(
+      write(kCustomerTableFile, [&](std::ostream& o) { return customers_->Save(o); }));
+  TS_RETURN_IF_ERROR(write(kArticleTableFile, [&](std::ostream& o) { return articles_->Save(o); }));
+  TS_RETURN_IF_ERROR(
+      write(kQueryFieldsFile, [&](std::ostream& o) { return query_fields_->Save(o); }));
+  TS_RETURN_IF_ERROR(
+      write(kItemFieldsFile, [&](std::ostream& o) { return item_fields_->Save(o); }));
+  TS_RETURN_IF_ERROR(write(kEstimatorFile, [&](std::ostream& o) { return estimator_->Save(o); }));
+  TS_RETURN_IF_ERROR(write(kCatalogueFile, [&](std::ostream& o) { return catalogue_.Save(o); }));
+  TS_RETURN_IF_ERROR(write(kStateFile, [&](std::ostream& o) {
+    binary_io::WriteHeader(o, kStateMagic, kFormatVersion);
+    binary_io::WritePod(o, step_);
+    binary_io::WritePod(o, negative_draws_);
+    return Status::Ok();
+  }));
+  TS_ASSIGN_OR_RETURN(const ItemEmbeddings items, CatalogueEmbeddings());
+  TS_RETURN_IF_ERROR(write(kItemEmbeddingsFile, [&](std::ostream& o) {
+    binary_io::WriteHeader(o, kItemsMagic, kFormatVersion);
+    binary_io::WritePod(o, static_cast<int64_t>(items.ids.size()));
+    binary_io::WritePod(o, options_.towers.dim);
+    binary_io::WriteRaw(o, items.ids.data(), items.ids.size() * sizeof(hm::ArticleId));
+    binary_io::WriteTensorData(o, items.vectors);
+    return Status::Ok();
+  }));
+  return files;
+}
+
+Status TwoTowerModel::Load(const std::filesystem::path& dir) {
+  try {
+    torch::serialize::InputArchive archive, query, item;
+    archive.load_from((dir / kTowersFile).string());
+    archive.read("query_tower", query);
+    archive.read("item_tower", item);
+    query_tower_->load(query);
+    item_tower_->load(item);
+    query_tower_->to(options_.device);
+    item_tower_->to(options_.device);
+  } catch (const std::exception& e) {
+    return Status::FailedPrecondition("model: cannot load the towers from " + dir.string() +
+                                      " (saved with other tower options?): " + e.what());
+  }
+  TS_RETURN_IF_ERROR(
+      ReadFile(dir / kOptimizerFile, [&](std::istream& i) { return adam_->Load(i); }));
+  TS_RETURN_IF_ERROR(
+      ReadFile(dir / kCustomerTableFile, [&](std::istream& i) { return customers_->Load(i); }));
+  TS_RETURN_IF_ERROR(
+      ReadFile(dir / kArticleTableFile, [&](std::istream& i) { return articles_->Load(i); }));
+  TS_RETURN_IF_ERROR(
+      ReadFile(dir / kQueryFieldsFile, [&](std::istream& i) { return query_fields_->Load(i); }));
+  TS_RETURN_IF_ERROR(
+      ReadFile(dir / kItemFieldsFile, [&](std::istream& i) { return item_fields_->Load(i); }));
+  TS_RETURN_IF_ERROR(ReadFile(dir / kEstimatorFile, [&](std::istream& i) -> Status {
+    TS_ASSIGN_OR_RETURN(estimator_, FrequencyEstimator::Load(i, options_.device));
+    return Status::Ok();
+  }));
+  TS_RETURN_IF_ERROR(
+      ReadFile(dir / kCatalogueFile, [&](std::istream& i) { return catalogue_.Load(i); }));
+  TS_RETURN_IF_ERROR(ReadFile(dir / kStateFile, [&](std::istream& i) -> Status {
+    TS_RETURN_IF_ERROR(binary_io::ReadHeader(i, kStateMagic, kFormatVersion, "model state"));
+    if (!binary_io::ReadPod(i, &step_) || !binary_io::ReadPod(i, &negative_draws_)) {
+      return Status::Corruption("model state: truncated");
+    }
+    return Status::Ok();
+  }));
+  cached_items_ = torch::Tensor();
+  cached_at_step_ = -1;
+  return Status::Ok();
+}
+
+}  // namespace towerstream::model
