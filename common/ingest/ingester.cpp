@@ -344,13 +344,15 @@ Status Ingester::Impl::Init() {
   producer.config.SetDefault("queue.buffering.max.messages", "1000000");
   producer.config.SetDefault("message.max.bytes", std::to_string(kBrokerMaxMessageBytes));
   TS_ASSIGN_OR_RETURN(producer_, kafka::Producer::Create(producer));
+  // Topics first: a topic handle asks for the topic's metadata, and a broker that auto-creates
+  // topics would then create hm.examples with its default partition count.
+  TS_RETURN_IF_ERROR(CreateTopics());
   std::string error;
   examples_topic_.reset(
       RdKafka::Topic::create(&producer_->handle(), topics_.examples, nullptr, error));
   if (!examples_topic_) {
     return Status::Internal("topic handle for '" + topics_.examples + "': " + error);
   }
-  TS_RETURN_IF_ERROR(CreateTopics());
   TS_RETURN_IF_ERROR(InitTransactions());
   return CreateConsumers();
 }
