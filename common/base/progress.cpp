@@ -126,6 +126,10 @@ void ProgressBar::Draw(double now) {
   if (total_ > 0 && rate > 0 && done < total_) {
     line += ", ETA " + FormatDuration(static_cast<double>(total_ - done) / rate);
   }
+  if (options_.detail) {
+    const std::string detail = options_.detail();
+    if (!detail.empty()) line += ", " + detail;
+  }
   if (terminal_) {
     // Carriage return and erase-to-end-of-line redraw in place.
     std::fprintf(options_.out, "\r%s\x1b[K", line.c_str());

@@ -34,6 +34,9 @@ struct ProgressOptions {
   double log_interval_s = 10.0;
   // Seconds on a monotonic clock; unset uses std::chrono::steady_clock. Tests inject one.
   std::function<double()> clock;
+  // Extra text appended to each progress line (e.g. "loss 5.21, recall@100 0.31"), called
+  // from the drawing thread; unset appends nothing.
+  std::function<std::string()> detail;
 
   Status Validate() const;
 };

@@ -12,5 +12,9 @@ void AddGenerateCommand(CLI::App& app, int* exit_code);
 void AddInspectCommand(CLI::App& app, int* exit_code);
 void AddReplayCommand(CLI::App& app, int* exit_code);
 void AddIngestCommand(CLI::App& app, int* exit_code);
+void AddTrainerCommand(CLI::App& app, int* exit_code);
+void AddTrainCommand(CLI::App& app, int* exit_code);
+void AddSnapshotCommand(CLI::App& app, int* exit_code);
+void AddEvaluateCommand(CLI::App& app, int* exit_code);
 
 }  // namespace towerstream::cli

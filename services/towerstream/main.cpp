@@ -16,6 +16,10 @@ int main(int argc, char** argv) {
   towerstream::cli::AddInspectCommand(app, &exit_code);
   towerstream::cli::AddReplayCommand(app, &exit_code);
   towerstream::cli::AddIngestCommand(app, &exit_code);
+  towerstream::cli::AddTrainerCommand(app, &exit_code);
+  towerstream::cli::AddTrainCommand(app, &exit_code);
+  towerstream::cli::AddSnapshotCommand(app, &exit_code);
+  towerstream::cli::AddEvaluateCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

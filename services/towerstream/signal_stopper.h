@@ -4,20 +4,22 @@
 #include <signal.h>
 
 #include <atomic>
+#include <functional>
 #include <stop_token>
 #include <string>
 #include <thread>
 
 namespace towerstream::cli {
 
-// Blocks SIGINT and SIGTERM in every thread (construct it before any other thread starts, so
-// librdkafka's and the HTTP server's inherit the mask) and turns the first one into a stop
-// request from a watcher thread; a second one exits at once, for a shutdown that hangs. The
-// destructor restores the previous mask. Neither copyable nor movable.
+// Handles SIGINT and SIGTERM (whichever thread the kernel picks runs a handler that only writes
+// to a pipe) and turns the first one into a stop request from a watcher thread; a second one
+// exits at once, for a shutdown that hangs. Given `on_usr1`, SIGUSR1 calls it (from the watcher
+// thread) instead of stopping: the services' "snapshot now". One at a time per process; the
+// destructor restores the previous handlers. Neither copyable nor movable.
 class SignalStopper {
  public:
   // `command` names the subcommand in messages; `on_stop` says what it does before exiting.
-  SignalStopper(std::string command, std::string on_stop);
+  SignalStopper(std::string command, std::string on_stop, std::function<void()> on_usr1 = nullptr);
   ~SignalStopper();
   SignalStopper(const SignalStopper&) = delete;
   SignalStopper& operator=(const SignalStopper&) = delete;
@@ -31,8 +33,11 @@ class SignalStopper {
 
   std::string command_;
   std::string on_stop_;
-  sigset_t signals_;
-  sigset_t previous_;
+  std::function<void()> on_usr1_;
+  int pipe_[2] = {-1, -1};  // written by the handlers, read by the watcher
+  struct sigaction previous_int_ {};
+  struct sigaction previous_term_ {};
+  struct sigaction previous_usr1_ {};
   std::stop_source source_;
   std::atomic<int> signal_{0};
   std::atomic<bool> done_{false};

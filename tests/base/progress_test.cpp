@@ -82,6 +82,22 @@ TEST(ProgressBarTest, ShowsPercentRateAndEta) {
   EXPECT_NE(text.find("ETA 0:30"), std::string::npos) << text;
 }
 
+TEST(ProgressBarTest, AppendsTheDetailOfTheMoment) {
+  ProgressCapture capture;
+  ProgressOptions options = capture.Options(/*terminal=*/false);
+  double loss = 5.25;
+  options.detail = [&loss] { return "loss " + std::to_string(loss).substr(0, 4); };
+  ProgressBar bar(1000, options);
+  capture.Advance(10);
+  bar.Add(100);
+  loss = 4.5;
+  capture.Advance(10);
+  bar.Add(100);
+  const std::string text = capture.Text();
+  EXPECT_NE(text.find(", loss 5.25\n"), std::string::npos) << text;
+  EXPECT_NE(text.find(", loss 4.50\n"), std::string::npos) << text;
+}
+
 TEST(ProgressBarTest, FinishPrintsOneSummaryLine) {
   ProgressCapture capture;
   {

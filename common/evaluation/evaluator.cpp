@@ -1,0 +1,262 @@
+// Evaluate: ground truth, queries as of the test start, model and popularity rankings.
+#include "common/evaluation/evaluator.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <unordered_map>
+#include <vector>
+
+#include "common/base/progress.h"
+#include "common/hm/hm_reader.h"
+#include "common/model/example.h"
+#include "common/replay/data_files.h"
+#include "common/trainer/embedded_trainer.h"
+#include "common/trainer/model_config.h"
+
+namespace towerstream::evaluation {
+namespace {
+
+// Ranked articles kept per customer: enough for recall@100.
+constexpr int64_t kTopK = 100;
+// Customers scored per matrix product with the catalogue.
+constexpr int64_t kQueryChunk = 1024;
+
+// What the evaluation needs of a customer's past: their latest purchases (oldest first) and
+// the sales channel of the latest one.
+struct Past {
+  std::vector<hm::ArticleId> recent;
+  int32_t last_channel = 0;
+};
+
+void Remember(Past& past, hm::ArticleId article, int32_t channel, size_t keep) {
+  if (keep == 0) return;
+  if (past.recent.size() == keep) past.recent.erase(past.recent.begin());
+  past.recent.push_back(article);
+  past.last_channel = channel;
+}
+
+}  // namespace
+
+Status EvaluateOptions::Validate() const {
+  if (snapshot.empty()) return Status::InvalidArgument("evaluate: --snapshot is required");
+  if (data_dir.empty()) return Status::InvalidArgument("evaluate: --data is required");
+  if (test_days < 1 || baseline_days < 1) {
+    return Status::InvalidArgument("evaluate: test and baseline windows must be >= 1 day");
+  }
+  if (history_length && *history_length < 0) {
+    return Status::InvalidArgument("evaluate: history length must be >= 0");
+  }
+  return Status::Ok();
+}
+
+Result<EvaluationReport> Evaluate(const EvaluateOptions& options) {
+  TS_RETURN_IF_ERROR(options.Validate());
+  const auto started = std::chrono::steady_clock::now();
+  TS_ASSIGN_OR_RETURN(trainer::LoadedSnapshot loaded,
+                      trainer::LoadModelSnapshot(options.snapshot, options.device));
+  model::TwoTowerModel& model = *loaded.model;
+  EvaluationReport report;
+  report.snapshot_dir = loaded.dir.string();
+  report.snapshot_id = loaded.manifest.id;
+  report.snapshot_step = loaded.manifest.step;
+  report.snapshot_events_trained = loaded.manifest.events_trained;
+
+  TS_ASSIGN_OR_RETURN(const replay::DataFiles files, replay::FindDataFiles(options.data_dir));
+  if (files.transactions.empty()) {
+    return Status::NotFound("evaluate: no transactions file (by its header) in " +
+                            options.data_dir.string());
+  }
+  if (options.test_start) {
+    report.test_start = *options.test_start;
+  } else {
+    TS_ASSIGN_OR_RETURN(const Date last, trainer::LastTransactionDate(files.transactions));
+    report.test_start = last + (1 - options.test_days);
+  }
+  report.test_end = report.test_start + options.test_days;
+  const Date baseline_start = report.test_start + (-options.baseline_days);
+
+  // Every article of the file is a candidate, new ones included (their id rows are cold, their
+  // codes are not).
+  if (!files.articles.empty()) {
+    TS_ASSIGN_OR_RETURN(auto reader, hm::ArticleReader::Open(files.articles));
+    hm::Article article;
+    while (true) {
+      TS_ASSIGN_OR_RETURN(const bool more, reader->Next(&article));
+      if (!more) break;
+      model.AddArticle(article.article_id, model::ArticleCodesOf(article));
+    }
+  }
+  std::unordered_map<int64_t, model::CustomerCodes> customers;
+  if (!files.customers.empty()) {
+    TS_ASSIGN_OR_RETURN(auto reader, hm::CustomerReader::Open(files.customers));
+    hm::Customer customer;
+    while (true) {
+      TS_ASSIGN_OR_RETURN(const bool more, reader->Next(&customer));
+      if (!more) break;
+      customers[model::CustomerKey(customer.customer_id)] = model::CustomerCodesOf(customer);
+    }
+  }
+
+  const auto keep =
+      static_cast<size_t>(options.history_length.value_or(model.options().history_length));
+  std::unordered_map<int64_t, Past> past;
+  std::unordered_map<int64_t, std::vector<hm::ArticleId>> bought;  // in the test window
+  std::unordered_map<hm::ArticleId, int64_t> popular;              // in the baseline window
+  {
+    TS_ASSIGN_OR_RETURN(auto reader, hm::TransactionReader::Open(files.transactions));
+    hm::Transaction t;
+    while (true) {
+      TS_ASSIGN_OR_RETURN(const bool more, reader->Next(&t));
+      if (!more) break;
+      const int64_t key = model::CustomerKey(t.customer_id);
+      if (t.t_dat < report.test_start) {
+        Remember(past[key], t.article_id, t.sales_channel_id, keep);
+        if (!(t.t_dat < baseline_start)) ++popular[t.article_id];
+      } else if (t.t_dat < report.test_end) {
+        ++report.test_purchases;
+        std::vector<hm::ArticleId>& actual = bought[key];
+        if (std::find(actual.begin(), actual.end(), t.article_id) == actual.end()) {
+          actual.push_back(t.article_id);
+        }
+      }
+    }
+  }
+  if (bought.empty()) {
+    return Status::InvalidArgument("evaluate: no purchase in the test window [" +
+                                   report.test_start.ToString() + ", " +
+                                   report.test_end.ToString() + ") of " + files.transactions);
+  }
+
+  // Customers in a fixed order, so reports are reproducible.
+  std::vector<int64_t> scored;
+  scored.reserve(bought.size());
+  for (const auto& [key, actual] : bought) scored.push_back(key);
+  std::sort(scored.begin(), scored.end());
+
+  // The popularity baseline: most bought first, ties by article id.
+  std::vector<std::pair<int64_t, hm::ArticleId>> ranked;
+  for (const auto& [article, count] : popular) ranked.emplace_back(-count, article);
+  std::sort(ranked.begin(), ranked.end());
+  std::vector<hm::ArticleId> top_popular;
+  for (size_t i = 0; i < ranked.size() && static_cast<int64_t>(i) < kTopK; ++i) {
+    top_popular.push_back(ranked[i].second);
+  }
+
+  TS_ASSIGN_OR_RETURN(const model::ItemEmbeddings items, model.CatalogueEmbeddings());
+  report.catalogue_size = static_cast<int64_t>(items.ids.size());
+  const torch::Tensor item_vectors = items.vectors.to(options.device);
+  const int64_t k = std::min<int64_t>(kTopK, report.catalogue_size);
+  RankingAccumulator model_metrics, popularity_metrics;
+  std::unique_ptr<ProgressBar> bar;
+  if (options.progress) {
+    ProgressOptions p;
+    p.label = "evaluate";
+    p.unit = "customers";
+    bar = std::make_unique<ProgressBar>(static_cast<int64_t>(scored.size()), p);
+  }
+  std::vector<model::Example> queries;
+  std::vector<hm::ArticleId> predicted;
+  for (size_t begin = 0; begin < scored.size(); begin += kQueryChunk) {
+    const size_t end = std::min(scored.size(), begin + kQueryChunk);
+    queries.clear();
+    for (size_t i = begin; i < end; ++i) {
+      model::Example& q = queries.emplace_back();
+      q.customer_key = scored[i];
+      const auto c = customers.find(scored[i]);
+      if (c != customers.end()) q.customer = c->second;
+      q.day = report.test_start.days_since_epoch();
+      const auto p = past.find(scored[i]);
+      if (p != past.end()) {
+        q.recent_article_ids = p->second.recent;
+        q.sales_channel = p->second.last_channel;
+      } else {
+        ++report.customers_without_history;
+        q.sales_channel = 2;  // online: the channel of most purchases
+      }
+    }
+    TS_ASSIGN_OR_RETURN(const torch::Tensor query_vectors, model.QueryEmbeddings(queries));
+    torch::Tensor top;
+    try {
+      torch::NoGradGuard no_grad;
+      const torch::Tensor scores = query_vectors.to(options.device).matmul(item_vectors.t());
+      top = std::get<1>(scores.topk(k, /*dim=*/1)).to(torch::kCPU).contiguous();
+    } catch (const std::exception& e) {
+      return Status::Internal(std::string("evaluate: scoring failed: ") + e.what());
+    }
+    const int64_t* index = top.data_ptr<int64_t>();
+    for (size_t i = begin; i < end; ++i) {
+      const std::vector<hm::ArticleId>& actual = bought[scored[i]];
+      predicted.clear();
+      const int64_t* row = index + static_cast<int64_t>(i - begin) * k;
+      for (int64_t r = 0; r < k; ++r) predicted.push_back(items.ids[row[r]]);
+      model_metrics.Add(actual, predicted);
+      popularity_metrics.Add(actual, top_popular);
+    }
+    if (bar) bar->Add(static_cast<int64_t>(end - begin));
+  }
+  if (bar) bar->Finish();
+  report.model = model_metrics.Finish(report.catalogue_size);
+  report.popularity = popularity_metrics.Finish(report.catalogue_size);
+  report.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return report;
+}
+
+std::string FormatReport(const EvaluationReport& r) {
+  std::string out;
+  char line[256];
+  std::snprintf(line, sizeof(line), "snapshot %s (step %lld, %s examples trained)\n",
+                r.snapshot_id.c_str(), static_cast<long long>(r.snapshot_step),
+                FormatCount(r.snapshot_events_trained).c_str());
+  out += line;
+  std::snprintf(line, sizeof(line),
+                "test window %s .. %s: %s customers bought %s articles (%s without earlier "
+                "purchases); catalogue %s articles\n\n",
+                r.test_start.ToString().c_str(), (r.test_end + (-1)).ToString().c_str(),
+                FormatCount(r.model.customers).c_str(), FormatCount(r.test_purchases).c_str(),
+                FormatCount(r.customers_without_history).c_str(),
+                FormatCount(r.catalogue_size).c_str());
+  out += line;
+  std::snprintf(line, sizeof(line), "  %-14s %10s %12s %8s\n", "metric", "model", "popularity",
+                "ratio");
+  out += line;
+  const auto row = [&](const char* name, double model, double popularity) {
+    char ratio[16] = "-";
+    if (popularity > 0) std::snprintf(ratio, sizeof(ratio), "%.2fx", model / popularity);
+    std::snprintf(line, sizeof(line), "  %-14s %10.4f %12.4f %8s\n", name, model, popularity,
+                  ratio);
+    out += line;
+  };
+  row("MAP@12", r.model.map_at_12, r.popularity.map_at_12);
+  row("recall@12", r.model.recall_at_12, r.popularity.recall_at_12);
+  row("recall@100", r.model.recall_at_100, r.popularity.recall_at_100);
+  row("coverage", r.model.coverage, r.popularity.coverage);
+  return out;
+}
+
+nlohmann::json ReportJson(const EvaluationReport& r) {
+  const auto metrics = [](const RankingMetrics& m) {
+    return nlohmann::json{
+        {"map_at_12", m.map_at_12},         {"recall_at_12", m.recall_at_12},
+        {"recall_at_100", m.recall_at_100}, {"coverage", m.coverage},
+        {"customers", m.customers},         {"distinct_recommended", m.distinct_recommended}};
+  };
+  return {
+      {"model", metrics(r.model)},
+      {"popularity", metrics(r.popularity)},
+      {"snapshot",
+       {{"dir", r.snapshot_dir},
+        {"id", r.snapshot_id},
+        {"step", r.snapshot_step},
+        {"events_trained", r.snapshot_events_trained}}},
+      {"test_start", r.test_start.ToString()},
+      {"test_end", r.test_end.ToString()},
+      {"test_purchases", r.test_purchases},
+      {"customers_without_history", r.customers_without_history},
+      {"catalogue_size", r.catalogue_size},
+      {"seconds", r.seconds},
+  };
+}
+
+}  // namespace towerstream::evaluation

@@ -1,0 +1,69 @@
+// MAP@12 (Kaggle's definition), recall@k and catalogue coverage.
+#include "common/evaluation/ranking_metrics.h"
+
+#include <algorithm>
+
+namespace towerstream::evaluation {
+namespace {
+
+bool Contains(std::span<const hm::ArticleId> list, hm::ArticleId id) {
+  return std::find(list.begin(), list.end(), id) != list.end();
+}
+
+}  // namespace
+
+double AveragePrecisionAtK(std::span<const hm::ArticleId> actual,
+                           std::span<const hm::ArticleId> predicted, int k) {
+  if (actual.empty() || k <= 0) return 0.0;
+  const size_t n = std::min(predicted.size(), static_cast<size_t>(k));
+  double score = 0.0;
+  double hits = 0.0;
+  for (size_t i = 0; i < n; ++i) {
+    const hm::ArticleId p = predicted[i];
+    if (Contains(actual, p) && !Contains(predicted.first(i), p)) {
+      hits += 1.0;
+      score += hits / static_cast<double>(i + 1);
+    }
+  }
+  return score / static_cast<double>(std::min(actual.size(), static_cast<size_t>(k)));
+}
+
+double RecallAtK(std::span<const hm::ArticleId> actual, std::span<const hm::ArticleId> predicted,
+                 int k) {
+  if (actual.empty() || k <= 0) return 0.0;
+  const std::span<const hm::ArticleId> top =
+      predicted.first(std::min(predicted.size(), static_cast<size_t>(k)));
+  int64_t found = 0;
+  for (const hm::ArticleId a : actual) found += Contains(top, a);
+  return static_cast<double>(found) / static_cast<double>(actual.size());
+}
+
+void RankingAccumulator::Add(std::span<const hm::ArticleId> actual,
+                             std::span<const hm::ArticleId> predicted) {
+  ++customers_;
+  ap_at_12_ += AveragePrecisionAtK(actual, predicted, 12);
+  recall_at_12_ += RecallAtK(actual, predicted, 12);
+  recall_at_100_ += RecallAtK(actual, predicted, 100);
+  for (size_t i = 0; i < std::min<size_t>(predicted.size(), 12); ++i) {
+    recommended_.insert(predicted[i]);
+  }
+}
+
+RankingMetrics RankingAccumulator::Finish(int64_t catalogue_size) const {
+  RankingMetrics m;
+  m.customers = customers_;
+  m.catalogue_size = catalogue_size;
+  m.distinct_recommended = static_cast<int64_t>(recommended_.size());
+  if (customers_ > 0) {
+    const auto n = static_cast<double>(customers_);
+    m.map_at_12 = ap_at_12_ / n;
+    m.recall_at_12 = recall_at_12_ / n;
+    m.recall_at_100 = recall_at_100_ / n;
+  }
+  if (catalogue_size > 0) {
+    m.coverage = static_cast<double>(m.distinct_recommended) / static_cast<double>(catalogue_size);
+  }
+  return m;
+}
+
+}  // namespace towerstream::evaluation

@@ -1,0 +1,352 @@
+// TrainEmbedded: CSV files -> ingest's enrichment -> TrainingSession, epoch by epoch.
+#include "common/trainer/embedded_trainer.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+#include <vector>
+
+#include "common/base/progress.h"
+#include "common/events/event_id.h"
+#include "common/features/feature_store.h"
+#include "common/hm/hm_reader.h"
+#include "common/ingest/enricher.h"
+#include "common/replay/data_files.h"
+#include "common/trainer/example_decoder.h"
+
+namespace towerstream::trainer {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// Entities written to the feature store per RocksDB write batch.
+constexpr int64_t kEntityChunk = 20'000;
+
+// A temporary state folder that removes itself (unless the caller named the folder).
+class StateDir {
+ public:
+  explicit StateDir(const std::filesystem::path& given) {
+    if (given.empty()) {
+      path_ = std::filesystem::temp_directory_path() /
+              ("towerstream-train-" + std::to_string(::getpid()));
+      owned_ = true;
+    } else {
+      path_ = given;
+    }
+  }
+  ~StateDir() {
+    std::error_code ignored;
+    if (owned_) std::filesystem::remove_all(path_, ignored);
+  }
+  StateDir(const StateDir&) = delete;
+  StateDir& operator=(const StateDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+  bool owned_ = false;
+};
+
+// One epoch's enrichment: a fresh feature store loaded with every article and customer.
+class EpochEnrichment {
+ public:
+  static Result<std::unique_ptr<EpochEnrichment>> Open(const std::filesystem::path& dir,
+                                                       const replay::DataFiles& files,
+                                                       int history_length,
+                                                       model::TwoTowerModel& model,
+                                                       int64_t* rows_rejected) {
+    std::error_code error;
+    std::filesystem::remove_all(dir, error);
+    std::filesystem::create_directories(dir.parent_path(), error);
+    if (error) {
+      return Status::IoError("train: cannot create " + dir.parent_path().string() + ": " +
+                             error.message());
+    }
+    features::FeatureStoreOptions store;
+    store.path = dir.string();
+    store.history_length = history_length;
+    // Rebuilt from the CSV files if lost: durability buys nothing here.
+    store.sync_writes = false;
+    auto out = std::unique_ptr<EpochEnrichment>(new EpochEnrichment());
+    TS_ASSIGN_OR_RETURN(out->store_, features::FeatureStore::Open(store));
+    ingest::EnricherOptions enrich;
+    enrich.history_length = history_length;
+    out->enricher_ = std::make_unique<ingest::Enricher>(*out->store_, enrich);
+    TS_RETURN_IF_ERROR(out->LoadArticles(files.articles, model, rows_rejected));
+    TS_RETURN_IF_ERROR(out->LoadCustomers(files.customers, rows_rejected));
+    return out;
+  }
+
+  // Enriches `inputs` into examples (appended to `examples`, event ids to `ids`) and writes
+  // their history.
+  Status Enrich(std::span<const ingest::EnrichInput> inputs, std::vector<model::Example>* examples,
+                std::vector<std::string>* ids) {
+    ingest::EnrichTimings timings;
+    TS_RETURN_IF_ERROR(enricher_->Enrich(inputs, /*now_ms=*/0, &batch_, &outcomes_, &timings));
+    TS_RETURN_IF_ERROR(store_->Write(&batch_));
+    for (const ingest::EnrichOutcome& out : outcomes_) {
+      // The cold policy turns every valid transaction into an example.
+      if (out.kind != ingest::EnrichOutcome::Kind::kExample) continue;
+      examples->push_back(ExampleFromEvent(out.example));
+      ids->push_back(out.example.event_id);
+    }
+    return Status::Ok();
+  }
+
+ private:
+  EpochEnrichment() = default;
+
+  Status LoadArticles(const std::string& path, model::TwoTowerModel& model, int64_t* rejected) {
+    TS_ASSIGN_OR_RETURN(auto reader, hm::ArticleReader::Open(path));
+    hm::Article article;
+    int64_t n = 0;
+    while (true) {
+      TS_ASSIGN_OR_RETURN(const bool more, reader->Next(&article));
+      if (!more) break;
+      batch_.PutArticle(article.article_id, events::ArticleFeaturesOf(article));
+      // Every article of the file is a candidate when scoring, bought yet or not.
+      model.AddArticle(article.article_id, model::ArticleCodesOf(article));
+      if (++n % kEntityChunk == 0) TS_RETURN_IF_ERROR(store_->Write(&batch_));
+    }
+    *rejected += reader->stats().rows_rejected;
+    return store_->Write(&batch_);
+  }
+
+  Status LoadCustomers(const std::string& path, int64_t* rejected) {
+    TS_ASSIGN_OR_RETURN(auto reader, hm::CustomerReader::Open(path));
+    hm::Customer customer;
+    int64_t n = 0;
+    while (true) {
+      TS_ASSIGN_OR_RETURN(const bool more, reader->Next(&customer));
+      if (!more) break;
+      TS_ASSIGN_OR_RETURN(const features::CustomerKey key,
+                          features::CustomerKeyFromId(customer.customer_id));
+      batch_.PutCustomer(key, events::CustomerFeaturesOf(customer));
+      if (++n % kEntityChunk == 0) TS_RETURN_IF_ERROR(store_->Write(&batch_));
+    }
+    *rejected += reader->stats().rows_rejected;
+    return store_->Write(&batch_);
+  }
+
+  std::unique_ptr<features::FeatureStore> store_;
+  std::unique_ptr<ingest::Enricher> enricher_;
+  features::FeatureBatch batch_;
+  std::vector<ingest::EnrichOutcome> outcomes_;
+};
+
+// The snapshot offsets of an embedded run: one "topic" naming the file and the split, with
+// the epoch as partition and the examples trained in it as offset; a finished epoch also
+// records the next one at 0.
+std::string StreamName(const std::string& transactions_path, Date until) {
+  return "embedded:" + std::filesystem::path(transactions_path).filename().string() +
+         ":until=" + until.ToString();
+}
+
+void ReportRejections(const hm::LoadStats& stats) {
+  for (const hm::RowError& e : stats.errors) {
+    std::fprintf(stderr, "towerstream train: skipped %s\n", e.ToString().c_str());
+  }
+  if (stats.rows_rejected > static_cast<int64_t>(stats.errors.size())) {
+    std::fprintf(stderr, "towerstream train: ... %lld bad rows in all\n",
+                 static_cast<long long>(stats.rows_rejected));
+  }
+}
+
+}  // namespace
+
+Status EmbeddedOptions::Validate() const {
+  if (data_dir.empty()) return Status::InvalidArgument("train: --data is required");
+  if (epochs < 1) {
+    return Status::InvalidArgument("train: --epochs must be at least 1, got " +
+                                   std::to_string(epochs));
+  }
+  if (batch_size < 1) {
+    return Status::InvalidArgument("train: --batch-size must be at least 1, got " +
+                                   std::to_string(batch_size));
+  }
+  if (history_length < 0) return Status::InvalidArgument("train: --history-length is negative");
+  return session.Validate();
+}
+
+Result<Date> LastTransactionDate(const std::string& transactions_path) {
+  TS_ASSIGN_OR_RETURN(auto reader, hm::TransactionReader::Open(transactions_path));
+  hm::Transaction t;
+  std::optional<Date> last;
+  while (true) {
+    TS_ASSIGN_OR_RETURN(const bool more, reader->Next(&t));
+    if (!more) break;
+    if (!last || t.t_dat > *last) last = t.t_dat;
+  }
+  if (!last) return Status::NotFound(transactions_path + ": no transactions");
+  return *last;
+}
+
+Result<EmbeddedSummary> TrainEmbedded(const EmbeddedOptions& options, SnapshotSchedule& schedule,
+                                      TrainerMetrics* metrics, std::stop_token stop) {
+  TS_RETURN_IF_ERROR(options.Validate());
+  const auto started = SteadyClock::now();
+  TS_ASSIGN_OR_RETURN(const replay::DataFiles files, replay::FindDataFiles(options.data_dir));
+  for (const auto& [kind, path] : {std::pair{"articles", files.articles},
+                                   {"customers", files.customers},
+                                   {"transactions", files.transactions}}) {
+    if (path.empty()) {
+      return Status::NotFound("train: no " + std::string(kind) + " file (by its header) in " +
+                              options.data_dir.string());
+    }
+  }
+  EmbeddedSummary summary;
+  if (options.until) {
+    summary.until = *options.until;
+  } else {
+    TS_ASSIGN_OR_RETURN(const Date last, LastTransactionDate(files.transactions));
+    summary.until = last + (-6);  // the last 7 days, [last - 6, last], are held out
+  }
+  // How many rows train per epoch, for the progress bar: one pass, cheap next to training.
+  int64_t rows_per_epoch = 0;
+  {
+    TS_ASSIGN_OR_RETURN(auto reader, hm::TransactionReader::Open(files.transactions));
+    hm::Transaction t;
+    while (true) {
+      TS_ASSIGN_OR_RETURN(const bool more, reader->Next(&t));
+      if (!more) break;
+      rows_per_epoch += t.t_dat < summary.until;
+    }
+  }
+  if (rows_per_epoch == 0) {
+    return Status::InvalidArgument("train: no transaction in " + files.transactions +
+                                   " is before " + summary.until.ToString() +
+                                   " (--until): nothing to train on");
+  }
+
+  TS_ASSIGN_OR_RETURN(auto session, TrainingSession::Open(options.session, metrics));
+  const std::string stream = StreamName(files.transactions, summary.until);
+  Offsets offsets;
+  int first_epoch = 0;
+  int64_t skip = 0;
+  if (const snapshot::Manifest* resumed = session->resumed()) {
+    const auto it = resumed->offsets.find(stream);
+    if (it == resumed->offsets.end() || it->second.empty()) {
+      return Status::FailedPrecondition(
+          "train: the latest snapshot in " + options.session.snapshot_dir.string() +
+          " comes from another run (another data file, --until or the Kafka trainer); use "
+          "another --snapshot-dir to train afresh");
+    }
+    offsets = resumed->offsets;
+    first_epoch = it->second.rbegin()->first;
+    skip = it->second.rbegin()->second;
+    summary.examples_skipped = static_cast<int64_t>(first_epoch) * rows_per_epoch + skip;
+    std::fprintf(stderr,
+                 "towerstream train: resuming from snapshot %s (epoch %d, %lld examples in)\n",
+                 resumed->id.c_str(), first_epoch + 1, static_cast<long long>(skip));
+  } else {
+    offsets[stream][0] = 0;
+  }
+
+  std::unique_ptr<ProgressBar> bar;
+  if (options.progress && first_epoch < options.epochs) {
+    ProgressOptions p;
+    p.label = "train";
+    p.unit = "examples";
+    p.detail = [&session] {
+      const SessionStatus s = session->status();
+      char text[128];
+      std::snprintf(text, sizeof(text), "loss %.3f, recall@12 %.3f, recall@100 %.3f", s.loss,
+                    s.recall_at_12, s.recall_at_100);
+      return std::string(text);
+    };
+    bar = std::make_unique<ProgressBar>((options.epochs - first_epoch) * rows_per_epoch - skip, p);
+  }
+
+  StateDir state(options.state_dir);
+  const std::string source = std::filesystem::path(files.transactions).filename().string();
+  std::vector<ingest::EnrichInput> inputs;
+  std::vector<model::Example> examples;
+  std::vector<std::string> ids;
+  const auto snapshot = [&]() -> Status {
+    TS_ASSIGN_OR_RETURN(summary.snapshot_id, session->Snapshot(offsets));
+    schedule.Done(session->events_trained());
+    return Status::Ok();
+  };
+
+  int64_t ignored_rejections = 0;  // entity files' bad rows, counted on the first epoch only
+  for (int epoch = first_epoch; epoch < options.epochs && !summary.interrupted; ++epoch) {
+    TS_ASSIGN_OR_RETURN(
+        auto enrichment,
+        EpochEnrichment::Open(state.path() / ("epoch-" + std::to_string(epoch)), files,
+                              options.history_length, session->model(),
+                              epoch == first_epoch ? &summary.rows_rejected : &ignored_rejections));
+    TS_ASSIGN_OR_RETURN(auto reader, hm::TransactionReader::Open(files.transactions));
+    int64_t& done = offsets[stream][epoch];
+    int64_t seen = 0;  // examples enriched in this epoch, trained or skipped
+    std::optional<Date> previous;
+    hm::Transaction t;
+    bool more = true;
+    while (more && !summary.interrupted) {
+      inputs.clear();
+      while (static_cast<int64_t>(inputs.size()) < options.batch_size) {
+        TS_ASSIGN_OR_RETURN(more, reader->Next(&t));
+        if (!more) break;
+        if (previous && t.t_dat < *previous) {
+          return Status::InvalidArgument(
+              reader->file() + ":" + std::to_string(reader->line()) + ": t_dat " +
+              t.t_dat.ToString() + " comes after " + previous->ToString() +
+              ": train needs transactions sorted by t_dat (as Kaggle's file and `towerstream "
+              "generate`'s are)");
+        }
+        previous = t.t_dat;
+        if (!(t.t_dat < summary.until)) {
+          more = false;  // sorted: nothing later trains
+          break;
+        }
+        ingest::EnrichInput& in = inputs.emplace_back();
+        in.position = {0, reader->line()};
+        in.event.event_id = events::MakeTransactionEventId(source, reader->line());
+        in.event.transaction = t;
+        TS_ASSIGN_OR_RETURN(in.customer, features::CustomerKeyFromId(t.customer_id));
+      }
+      if (inputs.empty()) break;
+      examples.clear();
+      ids.clear();
+      TS_RETURN_IF_ERROR(enrichment->Enrich(inputs, &examples, &ids));
+      // After a resume, the first `skip` examples of this epoch were trained already: they
+      // are enriched again (histories need them) but not trained twice.
+      size_t first = 0;
+      if (epoch == first_epoch && seen < skip) {
+        first = static_cast<size_t>(
+            std::min<int64_t>(skip - seen, static_cast<int64_t>(examples.size())));
+      }
+      seen += static_cast<int64_t>(examples.size());
+      if (first < examples.size()) {
+        const std::span<const model::Example> batch(examples.data() + first,
+                                                    examples.size() - first);
+        const std::span<const std::string> batch_ids(ids.data() + first, ids.size() - first);
+        TS_RETURN_IF_ERROR(session->TrainBatch(batch, batch_ids));
+        done += static_cast<int64_t>(batch.size());
+        summary.examples_trained += static_cast<int64_t>(batch.size());
+        if (bar) bar->Add(static_cast<int64_t>(batch.size()));
+      }
+      summary.interrupted = stop.stop_requested();
+      if (!summary.interrupted && schedule.Due(session->events_trained())) {
+        TS_RETURN_IF_ERROR(snapshot());
+      }
+    }
+    // Every epoch reads the same file: its bad rows are worth reporting once.
+    if (epoch == first_epoch) {
+      ReportRejections(reader->stats());
+      summary.rows_rejected += reader->stats().rows_rejected;
+    }
+    if (!summary.interrupted) {
+      offsets[stream][epoch + 1] = 0;  // this epoch is complete
+      ++summary.epochs_done;
+    }
+  }
+  if (bar) bar->Finish();
+  TS_RETURN_IF_ERROR(snapshot());
+  summary.seconds = std::chrono::duration<double>(SteadyClock::now() - started).count();
+  summary.status = session->status();
+  return summary;
+}
+
+}  // namespace towerstream::trainer

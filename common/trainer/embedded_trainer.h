@@ -1,0 +1,72 @@
+// Embedded mode (`towerstream train --data DIR`): ingest's enrichment and the trainer in one
+// process, straight from the H&M CSV files, with no broker.
+//
+// Each epoch enriches the transactions with the same Enricher and RocksDB feature store as
+// `towerstream ingest` (a private store under `state_dir`, rebuilt per epoch so every epoch
+// sees the same histories), in file order, and trains the TrainingSession on micro-batches of
+// the resulting examples. Snapshots record, per epoch, how many examples were trained, so a
+// run resumed from LATEST skips exactly those. Runs on the calling thread.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <stop_token>
+#include <string>
+
+#include "common/base/date.h"
+#include "common/base/status.h"
+#include "common/trainer/snapshot_schedule.h"
+#include "common/trainer/trainer_metrics.h"
+#include "common/trainer/training_session.h"
+
+namespace towerstream::trainer {
+
+struct EmbeddedOptions {
+  // Folder with articles.csv, customers.csv and transactions (found by their headers).
+  std::filesystem::path data_dir;
+  // Train on transactions before this date (exclusive). Unset: everything before the last 7
+  // days of the file, which `towerstream evaluate` holds out by default.
+  std::optional<Date> until;
+  // Passes over the training transactions.
+  int epochs = 1;
+  // Examples per micro-batch (per training step).
+  int64_t batch_size = 512;
+  // Where the enrichment's RocksDB store lives; empty: a folder in the system's temp dir,
+  // removed at the end.
+  std::filesystem::path state_dir;
+  // Extra snapshots during the run (the last one is always written).
+  SnapshotEvery snapshot_every;
+  // Purchases per example's history (ingest's --history-length).
+  int history_length = 20;
+  // Model, snapshot folder and progressive validation.
+  SessionOptions session;
+  // Draw progress bars on stderr.
+  bool progress = true;
+
+  Status Validate() const;
+};
+
+struct EmbeddedSummary {
+  Date until;                    // the exclusive end of the training data
+  int64_t examples_trained = 0;  // in this run (a resumed run skips what its snapshot had)
+  int64_t examples_skipped = 0;  // already trained according to the snapshot resumed from
+  int64_t rows_rejected = 0;     // bad CSV rows, reported and skipped
+  int epochs_done = 0;
+  bool interrupted = false;
+  double seconds = 0;
+  std::string snapshot_id;  // the last snapshot written (or resumed from, if nothing new)
+  SessionStatus status;
+};
+
+// Runs the epochs (or the rest of them after a resume). `stop` ends the run at the next
+// micro-batch with a snapshot; `schedule` may also be asked for snapshots from other threads
+// (SIGUSR1). `metrics` may be null.
+Result<EmbeddedSummary> TrainEmbedded(const EmbeddedOptions& options, SnapshotSchedule& schedule,
+                                      TrainerMetrics* metrics, std::stop_token stop);
+
+// The last t_dat of a transactions file (one pass, bad rows skipped): the default split of
+// `train --until` and `evaluate --test-start` is its last 7 days.
+Result<Date> LastTransactionDate(const std::string& transactions_path);
+
+}  // namespace towerstream::trainer

@@ -1,0 +1,509 @@
+// Trainer: consume hm.examples, train micro-batches, snapshot, and answer the admin API.
+#include "common/trainer/trainer.h"
+
+#include <librdkafka/rdkafkacpp.h>
+
+#include <algorithm>
+#include <cstdarg>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/admin/admin_server.h"
+#include "common/events/dead_letter.h"
+#include "common/kafka/admin.h"
+#include "common/kafka/consumer.h"
+#include "common/kafka/errors.h"
+#include "common/kafka/producer.h"
+#include "common/trainer/example_decoder.h"
+
+namespace towerstream::trainer {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr milliseconds kMetadataTimeout{10'000};
+constexpr milliseconds kTopicWait{2'000};
+constexpr milliseconds kPollSlice{100};
+constexpr milliseconds kGaugeInterval{1'000};
+constexpr milliseconds kFlushTimeout{60'000};
+// Consume errors are logged at most this often (a broker outage repeats them).
+constexpr std::chrono::seconds kErrorLogInterval{10};
+
+void Log(const char* format, ...) __attribute__((format(printf, 1, 2)));
+void Log(const char* format, ...) {
+  std::fprintf(stderr, "towerstream trainer: ");
+  va_list args;
+  va_start(args, format);
+  std::vfprintf(stderr, format, args);
+  va_end(args);
+  std::fputc('\n', stderr);
+}
+
+// Owns the TopicPartition objects librdkafka's list calls take.
+class PartitionList {
+ public:
+  PartitionList() = default;
+  ~PartitionList() { RdKafka::TopicPartition::destroy(list_); }
+  PartitionList(const PartitionList&) = delete;
+  PartitionList& operator=(const PartitionList&) = delete;
+  void Add(const std::string& topic, int32_t partition, int64_t offset) {
+    list_.push_back(RdKafka::TopicPartition::create(topic, partition, offset));
+  }
+  std::vector<RdKafka::TopicPartition*>& get() { return list_; }
+
+ private:
+  std::vector<RdKafka::TopicPartition*> list_;
+};
+
+int64_t UnixSeconds(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+}  // namespace
+
+Status TrainerOptions::Validate() const {
+  TS_RETURN_IF_ERROR(kafka.RequireBootstrapServers("trainer"));
+  if (group.empty()) return Status::InvalidArgument("trainer: the consumer group is empty");
+  TS_RETURN_IF_ERROR(session.Validate());
+  TS_RETURN_IF_ERROR(decode.Validate());
+  if (batch_size < 1) {
+    return Status::InvalidArgument("trainer: --batch-size must be at least 1, got " +
+                                   std::to_string(batch_size));
+  }
+  if (max_batch_delay.count() < 1) {
+    return Status::InvalidArgument("trainer: --max-batch-delay-ms must be at least 1");
+  }
+  if (!admin_address.empty()) {
+    admin::AdminServerOptions admin;
+    admin.address = admin_address;
+    admin.token = admin_token;
+    TS_RETURN_IF_ERROR(admin.Validate().WithContext("trainer: --admin-address"));
+  }
+  return Status::Ok();
+}
+
+class Trainer::Impl {
+ public:
+  Impl(const TrainerOptions& options, prometheus::Registry& registry)
+      : options_(options),
+        topics_(events::TopicNames::WithPrefix(options.topic_prefix)),
+        metrics_(registry) {}
+
+  ~Impl() {
+    // The admin server calls back into this object: stop it first.
+    admin_.reset();
+  }
+
+  Status Init();
+  Status Run(std::stop_token stop);
+  void RequestSnapshot() {
+    if (schedule_) schedule_->Request();
+  }
+  std::string admin_address() const { return admin_ ? admin_->address() : ""; }
+
+ private:
+  // What the admin API reports, copied from the training thread after each batch.
+  struct Published {
+    SessionStatus session;
+    Offsets offsets;
+    std::map<int32_t, int64_t> lag;
+    int64_t consumed = 0;
+    int64_t dead_lettered = 0;
+    std::string state = "starting";
+  };
+
+  Status WaitForTopic(std::stop_token stop, int* partitions);
+  Status Assign(int partitions);
+  Status HandleMessage(RdKafka::Message& message);
+  Status DeadLetter(RdKafka::Message& message, const Status& error);
+  Status TrainPending();
+  Status Snapshot();
+  Status FlushDeadLetters();
+  void CommitToGroup();
+  void UpdateLag();
+  void Publish(const std::string& state);
+  void HandleAdmin(const admin::AdminRequest& request, admin::Reply reply);
+  nlohmann::json StatusJson();
+
+  TrainerOptions options_;
+  events::TopicNames topics_;
+  TrainerMetrics metrics_;
+  std::unique_ptr<TrainingSession> session_;
+  std::unique_ptr<SnapshotSchedule> schedule_;
+  std::unique_ptr<kafka::Producer> producer_;  // dead letters and metadata
+  std::unique_ptr<kafka::Consumer> consumer_;
+
+  // The micro-batch being filled, and the offsets after it (pending) and after the last
+  // trained batch (trained, what snapshots record).
+  std::vector<model::Example> batch_;
+  std::vector<std::string> ids_;
+  std::map<int32_t, int64_t> pending_offsets_;
+  std::map<int32_t, int64_t> trained_offsets_;
+  bool batch_open_ = false;
+  Clock::time_point batch_started_;
+  int64_t consumed_ = 0;
+  int64_t dead_lettered_ = 0;
+  std::map<int32_t, int64_t> lag_;
+  Clock::time_point last_error_log_{};
+
+  std::mutex mu_;
+  Published published_;                         // guarded by mu_
+  std::vector<admin::Reply> snapshot_waiters_;  // guarded by mu_
+  // Declared last: destroyed first (also explicitly in ~Impl), while what it calls exists.
+  std::unique_ptr<admin::AdminServer> admin_;
+};
+
+Status Trainer::Impl::Init() {
+  TS_ASSIGN_OR_RETURN(session_, TrainingSession::Open(options_.session, &metrics_));
+  schedule_ =
+      std::make_unique<SnapshotSchedule>(options_.snapshot_every, session_->events_trained());
+  if (const snapshot::Manifest* resumed = session_->resumed()) {
+    const auto it = resumed->offsets.find(topics_.examples);
+    if (it != resumed->offsets.end()) trained_offsets_ = it->second;
+    Log("resuming from snapshot %s: step %lld, %lld examples trained", resumed->id.c_str(),
+        static_cast<long long>(resumed->step), static_cast<long long>(resumed->events_trained));
+    if (it == resumed->offsets.end()) {
+      Log("the snapshot holds no offsets of %s: reading it from the beginning",
+          topics_.examples.c_str());
+    }
+  }
+  pending_offsets_ = trained_offsets_;
+
+  kafka::ProducerOptions producer;
+  producer.config = options_.kafka;
+  producer.config.SetDefault("compression.type", "lz4");
+  TS_ASSIGN_OR_RETURN(producer_, kafka::Producer::Create(producer));
+
+  kafka::ConsumerOptions consumer;
+  consumer.config = options_.kafka;
+  consumer.group_id = options_.topic_prefix + options_.group;
+  consumer.config.Set("enable.auto.commit", "false", "trainer");
+  consumer.config.Set("enable.auto.offset.store", "false", "trainer");
+  consumer.config.Set("isolation.level", "read_committed", "trainer");
+  // Keep fetches flowing ahead of the training step (librdkafka 2.0 otherwise waits for its
+  // local queue to drain to 100k messages' worth before fetching again).
+  consumer.config.SetDefault("queued.min.messages", "200000");
+  TS_ASSIGN_OR_RETURN(consumer_, kafka::Consumer::Create(consumer));
+
+  if (!options_.admin_address.empty()) {
+    admin::AdminServerOptions admin;
+    admin.address = options_.admin_address;
+    admin.token = options_.admin_token;
+    TS_ASSIGN_OR_RETURN(
+        admin_,
+        admin::AdminServer::Start(admin, [this](const admin::AdminRequest& r, admin::Reply reply) {
+          HandleAdmin(r, std::move(reply));
+        }));
+    Log("admin API on http://%s (POST /snapshot, GET /status, GET /healthz)",
+        admin_->address().c_str());
+  }
+  batch_.reserve(static_cast<size_t>(options_.batch_size));
+  ids_.reserve(static_cast<size_t>(options_.batch_size));
+  Publish("starting");
+  return Status::Ok();
+}
+
+Status Trainer::Impl::WaitForTopic(std::stop_token stop, int* partitions) {
+  bool logged = false;
+  while (!stop.stop_requested()) {
+    Result<int> count = kafka::PartitionCount(*producer_, topics_.examples, kMetadataTimeout);
+    if (count.ok()) {
+      *partitions = *count;
+      return Status::Ok();
+    }
+    if (!logged) {
+      Log("waiting for topic %s (%s)", topics_.examples.c_str(), count.status().message().c_str());
+      logged = true;
+    }
+    std::this_thread::sleep_for(kTopicWait);
+  }
+  return Status::Ok();
+}
+
+Status Trainer::Impl::Assign(int partitions) {
+  PartitionList list;
+  for (int32_t p = 0; p < partitions; ++p) {
+    const auto it = trained_offsets_.find(p);
+    list.Add(topics_.examples, p,
+             it != trained_offsets_.end() ? it->second : RdKafka::Topic::OFFSET_BEGINNING);
+  }
+  for (const auto& [p, offset] : trained_offsets_) {
+    if (p >= partitions) {
+      return Status::FailedPrecondition(
+          "the snapshot has offsets of " + topics_.examples + " partition " + std::to_string(p) +
+          " but the topic has only " + std::to_string(partitions) + " partitions");
+    }
+  }
+  TS_RETURN_IF_ERROR(kafka::StatusFromRdKafka(consumer_->handle().assign(list.get()),
+                                              "assign " + topics_.examples));
+  Log("reading %s: %d partitions", topics_.examples.c_str(), partitions);
+  return Status::Ok();
+}
+
+Status Trainer::Impl::DeadLetter(RdKafka::Message& message, const Status& error) {
+  events::DeadLetter letter;
+  if (message.key() != nullptr) letter.key = *message.key();
+  letter.payload.assign(static_cast<const char*>(message.payload()), message.len());
+  letter.reason = events::DecodeErrorReason(error);
+  letter.error = error.message();
+  letter.source_topic = topics_.examples;
+  letter.source_partition = message.partition();
+  letter.source_offset = message.offset();
+  kafka::Message out;
+  out.topic = topics_.dlq;
+  out.key = letter.key;
+  out.value = letter.payload;
+  for (auto& [key, value] : events::DeadLetterHeaders(letter)) {
+    out.headers.push_back({std::move(key), std::move(value)});
+  }
+  // A dead letter that cannot be written stops the trainer before its offset reaches a
+  // snapshot, so the message is read again after a restart rather than lost.
+  TS_RETURN_IF_ERROR(producer_->Produce(out).WithContext("dead-letter to " + topics_.dlq));
+  ++dead_lettered_;
+  metrics_.DeadLettered(std::string(events::DlqReasonName(letter.reason))).Increment();
+  Log("dead-lettered %s[%d]@%lld (%s): %s", topics_.examples.c_str(), message.partition(),
+      static_cast<long long>(message.offset()),
+      std::string(events::DlqReasonName(letter.reason)).c_str(), error.message().c_str());
+  return Status::Ok();
+}
+
+Status Trainer::Impl::HandleMessage(RdKafka::Message& message) {
+  ++consumed_;
+  metrics_.Consumed(topics_.examples).Increment();
+  if (!batch_open_) {
+    batch_open_ = true;
+    batch_started_ = Clock::now();
+  }
+  batch_.emplace_back();
+  ids_.emplace_back();
+  const std::string_view payload(static_cast<const char*>(message.payload()), message.len());
+  const Status decoded = DecodeExample(payload, options_.decode, &batch_.back(), &ids_.back());
+  if (!decoded.ok()) {
+    batch_.pop_back();
+    ids_.pop_back();
+    TS_RETURN_IF_ERROR(DeadLetter(message, decoded));
+  }
+  pending_offsets_[message.partition()] = message.offset() + 1;
+  return Status::Ok();
+}
+
+Status Trainer::Impl::TrainPending() {
+  if (!batch_.empty()) TS_RETURN_IF_ERROR(session_->TrainBatch(batch_, ids_));
+  trained_offsets_ = pending_offsets_;
+  batch_.clear();
+  ids_.clear();
+  batch_open_ = false;
+  Publish("training");
+  return Status::Ok();
+}
+
+Status Trainer::Impl::Snapshot() {
+  Offsets offsets;
+  if (!trained_offsets_.empty()) offsets[topics_.examples] = trained_offsets_;
+  Result<std::string> id = session_->Snapshot(offsets);
+  std::vector<admin::Reply> waiters;
+  {
+    std::lock_guard lock(mu_);
+    waiters.swap(snapshot_waiters_);
+  }
+  if (!id.ok()) {
+    for (admin::Reply& reply : waiters) {
+      reply(admin::JsonError(500, "snapshot failed: " + id.status().message()));
+    }
+    return id.status();
+  }
+  schedule_->Done(session_->events_trained());
+  CommitToGroup();
+  const SessionStatus s = session_->status();
+  Log("snapshot %s: step %lld, %lld examples trained", id->c_str(), static_cast<long long>(s.step),
+      static_cast<long long>(s.events_trained));
+  const nlohmann::json body = {{"snapshot_id", *id},
+                               {"path", (options_.session.snapshot_dir / *id).string()},
+                               {"step", s.step},
+                               {"events_trained", s.events_trained}};
+  for (admin::Reply& reply : waiters) reply({200, "application/json", body.dump()});
+  Publish("training");
+  return Status::Ok();
+}
+
+void Trainer::Impl::CommitToGroup() {
+  if (trained_offsets_.empty()) return;
+  PartitionList list;
+  for (const auto& [p, offset] : trained_offsets_) list.Add(topics_.examples, p, offset);
+  // Informational (lag in Kafka's tools): a failure costs nothing, the snapshot is the truth.
+  consumer_->handle().commitAsync(list.get());
+}
+
+void Trainer::Impl::UpdateLag() {
+  for (const auto& [p, next] : pending_offsets_) {
+    int64_t low = 0, high = 0;
+    if (consumer_->handle().get_watermark_offsets(topics_.examples, p, &low, &high) !=
+            RdKafka::ERR_NO_ERROR ||
+        high < 0) {
+      continue;
+    }
+    lag_[p] = std::max<int64_t>(0, high - next);
+    metrics_.SetLag(topics_.examples, p, lag_[p]);
+  }
+}
+
+void Trainer::Impl::Publish(const std::string& state) {
+  Published p;
+  p.session = session_->status();
+  if (!trained_offsets_.empty()) p.offsets[topics_.examples] = trained_offsets_;
+  p.lag = lag_;
+  p.consumed = consumed_;
+  p.dead_lettered = dead_lettered_;
+  p.state = state;
+  std::lock_guard lock(mu_);
+  published_ = std::move(p);
+}
+
+nlohmann::json Trainer::Impl::StatusJson() {
+  Published p;
+  {
+    std::lock_guard lock(mu_);
+    p = published_;
+  }
+  const SessionStatus& s = p.session;
+  nlohmann::json offsets = nlohmann::json::object();
+  for (const auto& [topic, partitions] : p.offsets) {
+    for (const auto& [partition, offset] : partitions) {
+      offsets[topic][std::to_string(partition)] = offset;
+    }
+  }
+  nlohmann::json lag = nlohmann::json::object();
+  for (const auto& [partition, value] : p.lag) lag[std::to_string(partition)] = value;
+  nlohmann::json last_snapshot = nullptr;
+  if (!s.last_snapshot_id.empty()) {
+    last_snapshot = {{"id", s.last_snapshot_id},
+                     {"unix_time", UnixSeconds(s.last_snapshot_time)},
+                     {"path", (options_.session.snapshot_dir / s.last_snapshot_id).string()}};
+  }
+  return {
+      {"state", p.state},
+      {"step", s.step},
+      {"events_trained", s.events_trained},
+      {"events_consumed", p.consumed},
+      {"events_dead_lettered", p.dead_lettered},
+      {"examples_per_second", s.examples_per_second},
+      {"loss", s.loss},
+      {"progressive_recall",
+       {{"at_12", s.recall_at_12}, {"at_100", s.recall_at_100}, {"queries", s.recall_queries}}},
+      {"vocabulary",
+       {{"customers", s.model.customers.rows_in_use},
+        {"articles", s.model.articles.rows_in_use},
+        {"catalogue", s.model.catalogue}}},
+      {"offsets", offsets},
+      {"lag", lag},
+      {"last_snapshot", last_snapshot},
+      {"resumed_from",
+       s.resumed_from.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.resumed_from)},
+  };
+}
+
+void Trainer::Impl::HandleAdmin(const admin::AdminRequest& request, admin::Reply reply) {
+  const auto method_not_allowed = [&](const char* allowed) {
+    reply(admin::JsonError(405, request.path + " takes " + allowed + ", not " + request.method));
+  };
+  if (request.path == "/healthz") {
+    if (request.method != "GET" && request.method != "HEAD") return method_not_allowed("GET");
+    reply({200, "application/json", R"({"status":"ok"})"});
+  } else if (request.path == "/status") {
+    if (request.method != "GET" && request.method != "HEAD") return method_not_allowed("GET");
+    reply({200, "application/json", StatusJson().dump()});
+  } else if (request.path == "/snapshot") {
+    if (request.method != "POST") return method_not_allowed("POST");
+    {
+      std::lock_guard lock(mu_);
+      snapshot_waiters_.push_back(std::move(reply));
+    }
+    schedule_->Request();
+  } else {
+    reply(admin::JsonError(404, "no such endpoint: " + request.path +
+                                    " (try POST /snapshot, GET /status, GET /healthz)"));
+  }
+}
+
+Status Trainer::Impl::Run(std::stop_token stop) {
+  int partitions = 0;
+  TS_RETURN_IF_ERROR(WaitForTopic(stop, &partitions));
+  if (stop.stop_requested()) return Snapshot();  // nothing consumed yet
+  TS_RETURN_IF_ERROR(Assign(partitions));
+  Publish("training");
+  Clock::time_point last_gauges = Clock::now();
+  while (!stop.stop_requested()) {
+    milliseconds timeout = kPollSlice;
+    if (batch_open_) {
+      const auto left = std::chrono::duration_cast<milliseconds>(options_.max_batch_delay -
+                                                                 (Clock::now() - batch_started_));
+      timeout = std::clamp(left, milliseconds(0), kPollSlice);
+    }
+    const std::unique_ptr<RdKafka::Message> message(
+        consumer_->handle().consume(static_cast<int>(timeout.count())));
+    switch (message->err()) {
+      case RdKafka::ERR_NO_ERROR:
+        TS_RETURN_IF_ERROR(HandleMessage(*message));
+        break;
+      case RdKafka::ERR__TIMED_OUT:
+      case RdKafka::ERR__PARTITION_EOF:
+        break;
+      default:
+        if (Clock::now() - last_error_log_ >= kErrorLogInterval) {
+          last_error_log_ = Clock::now();
+          Log("consume: %s (retrying)", message->errstr().c_str());
+        }
+        break;
+    }
+    const bool full = static_cast<int64_t>(batch_.size()) >= options_.batch_size;
+    const bool late = batch_open_ && Clock::now() - batch_started_ >= options_.max_batch_delay;
+    if (full || late) TS_RETURN_IF_ERROR(TrainPending());
+    if (schedule_->Due(session_->events_trained())) {
+      TS_RETURN_IF_ERROR(FlushDeadLetters());
+      const Status s = Snapshot();
+      // A failed snapshot is retried at the next opportunity; training goes on meanwhile.
+      if (!s.ok()) Log("snapshot failed (will retry): %s", s.message().c_str());
+    }
+    if (Clock::now() - last_gauges >= kGaugeInterval) {
+      last_gauges = Clock::now();
+      producer_->Poll(milliseconds(0));
+      UpdateLag();
+      Publish("training");
+    }
+  }
+  Publish("stopping");
+  Log("stopping: writing the final snapshot");
+  TS_RETURN_IF_ERROR(FlushDeadLetters());
+  return Snapshot();
+}
+
+Status Trainer::Impl::FlushDeadLetters() {
+  // Dead letters of the offsets a snapshot is about to record must be on hm.dlq first: once in
+  // a snapshot, those messages are never read again. A failure here is fatal for the same
+  // reason (the producer reports a failed delivery only once).
+  return producer_->Flush(kFlushTimeout).WithContext("writing dead letters to " + topics_.dlq);
+}
+
+Trainer::Trainer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Trainer::~Trainer() = default;
+
+Result<std::unique_ptr<Trainer>> Trainer::Create(const TrainerOptions& options,
+                                                 prometheus::Registry& registry) {
+  TS_RETURN_IF_ERROR(options.Validate());
+  auto impl = std::make_unique<Impl>(options, registry);
+  TS_RETURN_IF_ERROR(impl->Init());
+  return std::unique_ptr<Trainer>(new Trainer(std::move(impl)));
+}
+
+Status Trainer::Run(std::stop_token stop) { return impl_->Run(stop); }
+void Trainer::RequestSnapshot() { impl_->RequestSnapshot(); }
+std::string Trainer::admin_address() const { return impl_->admin_address(); }
+
+}  // namespace towerstream::trainer

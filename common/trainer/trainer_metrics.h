@@ -1,0 +1,104 @@
+// The Prometheus metrics of the trainer (DESIGN.md §6), registered in a caller's Registry.
+//
+// Every series carries service="trainer" (or the name given); names start with towerstream_.
+// prometheus-cpp's metrics are thread-safe; the per-partition lag gauges and the by-reason
+// dead-letter counters are added on first use by the training thread only. Holds references
+// into the registry: it must outlive this object.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include "common/model/two_tower_model.h"
+
+namespace towerstream::trainer {
+
+inline constexpr char kServiceName[] = "trainer";
+
+class TrainerMetrics {
+ private:
+  struct Families {
+    Families(prometheus::Registry& registry, const std::string& service);
+    prometheus::Family<prometheus::Counter>& consumed;
+    prometheus::Family<prometheus::Counter>& dead_lettered;
+    prometheus::Family<prometheus::Counter>& trained;
+    prometheus::Family<prometheus::Counter>& steps;
+    prometheus::Family<prometheus::Gauge>& loss;
+    prometheus::Family<prometheus::Gauge>& rate;
+    prometheus::Family<prometheus::Histogram>& batch_latency;
+    prometheus::Family<prometheus::Gauge>& recall;
+    prometheus::Family<prometheus::Gauge>& vocabulary;
+    prometheus::Family<prometheus::Counter>& admitted;
+    prometheus::Family<prometheus::Counter>& expired;
+    prometheus::Family<prometheus::Gauge>& log_q;
+    prometheus::Family<prometheus::Counter>& snapshots;
+    prometheus::Family<prometheus::Histogram>& snapshot_duration;
+    prometheus::Family<prometheus::Gauge>& snapshot_time;
+    prometheus::Family<prometheus::Gauge>& lag;
+  };
+  std::string service_;
+  Families families_;
+
+ public:
+  TrainerMetrics(prometheus::Registry& registry, std::string service = kServiceName);
+  TrainerMetrics(const TrainerMetrics&) = delete;
+  TrainerMetrics& operator=(const TrainerMetrics&) = delete;
+
+  // towerstream_examples_trained_total and towerstream_training_steps_total.
+  prometheus::Counter& examples_trained;
+  prometheus::Counter& training_steps;
+  // towerstream_training_loss: mean loss of the latest micro-batch.
+  prometheus::Gauge& loss;
+  // towerstream_examples_per_second: training throughput over the last few seconds.
+  prometheus::Gauge& examples_per_second;
+  // towerstream_micro_batch_latency_seconds: progressive validation plus the training step.
+  prometheus::Histogram& batch_latency;
+  // towerstream_progressive_recall{k="12"|"100"}: over the latest window of scored queries.
+  prometheus::Gauge& recall_at_12;
+  prometheus::Gauge& recall_at_100;
+  // towerstream_logq_mean_log_probability: the frequency estimator's mean log p(item) over
+  // the latest batch (it rises towards 0 as the estimate sees popular items often).
+  prometheus::Gauge& mean_log_q;
+  // towerstream_snapshots_total, towerstream_snapshot_duration_seconds,
+  // towerstream_snapshot_last_success_timestamp_seconds.
+  prometheus::Counter& snapshots;
+  prometheus::Histogram& snapshot_duration;
+  prometheus::Gauge& snapshot_last_success;
+
+  // towerstream_events_consumed_total{topic}.
+  prometheus::Counter& Consumed(const std::string& topic);
+  // towerstream_events_dead_lettered_total{reason}.
+  prometheus::Counter& DeadLettered(const std::string& reason);
+  // towerstream_consumer_lag{topic, partition}.
+  void SetLag(const std::string& topic, int32_t partition, int64_t lag);
+  // towerstream_vocabulary_size{vocabulary="customers"|"articles"|"catalogue"} (rows in use),
+  // and towerstream_ids_admitted_total / towerstream_ids_expired_total{vocabulary}, brought up
+  // to the model's counters.
+  void UpdateModel(const model::ModelStats& stats);
+  // Takes `stats` as the starting point without counting it (a model resumed from a snapshot
+  // already admitted its ids in an earlier process).
+  void StartFrom(const model::ModelStats& stats) { last_ = stats; }
+
+ private:
+  prometheus::Gauge& customers_vocabulary_;
+  prometheus::Gauge& articles_vocabulary_;
+  prometheus::Gauge& catalogue_size_;
+  prometheus::Counter& customers_admitted_;
+  prometheus::Counter& articles_admitted_;
+  prometheus::Counter& customers_expired_;
+  prometheus::Counter& articles_expired_;
+  model::ModelStats last_;
+  std::map<std::string, prometheus::Counter*> consumed_;
+  std::map<std::string, prometheus::Counter*> dead_lettered_;
+  std::map<std::pair<std::string, int32_t>, prometheus::Gauge*> lag_;
+};
+
+}  // namespace towerstream::trainer

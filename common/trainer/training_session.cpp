@@ -1,0 +1,219 @@
+// TrainingSession: progressive validation, training, counting, snapshots and resume.
+#include "common/trainer/training_session.h"
+
+#include <xxhash.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+
+#include "common/trainer/model_config.h"
+
+namespace towerstream::trainer {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// Throughput is reported over this much recent time.
+constexpr std::chrono::seconds kRateWindow{10};
+// Weight of the newest batch in the reported loss.
+constexpr double kLossSmoothing = 0.05;
+
+std::string Hex16(uint64_t v) {
+  char text[17];
+  std::snprintf(text, sizeof(text), "%016llx", static_cast<unsigned long long>(v));
+  return text;
+}
+
+}  // namespace
+
+Status SessionOptions::Validate() const {
+  TS_RETURN_IF_ERROR(model.Validate());
+  if (snapshot_dir.empty()) return Status::InvalidArgument("trainer: --snapshot-dir is required");
+  if (keep < 1) {
+    return Status::InvalidArgument("trainer: --keep must be at least 1, got " +
+                                   std::to_string(keep));
+  }
+  if (eval_queries < 0 || eval_refresh_steps < 1 || recall_window < 1) {
+    return Status::InvalidArgument(
+        "trainer: eval queries must be >= 0, eval refresh steps and recall window >= 1");
+  }
+  return Status::Ok();
+}
+
+TrainingSession::TrainingSession(const SessionOptions& options, TrainerMetrics* metrics)
+    : options_(options), metrics_(metrics) {}
+
+Result<std::unique_ptr<TrainingSession>> TrainingSession::Open(const SessionOptions& options,
+                                                               TrainerMetrics* metrics) {
+  TS_RETURN_IF_ERROR(options.Validate());
+  std::unique_ptr<TrainingSession> session(new TrainingSession(options, metrics));
+  TS_RETURN_IF_ERROR(session->Init());
+  return session;
+}
+
+Status TrainingSession::Init() {
+  TS_ASSIGN_OR_RETURN(model_, model::TwoTowerModel::Create(options_.model));
+  snapshot::SnapshotStoreOptions store;
+  store.dir = options_.snapshot_dir;
+  store.keep = options_.keep;
+  store.fsync = options_.fsync;
+  TS_ASSIGN_OR_RETURN(store_, snapshot::SnapshotStore::Open(store));
+  TS_ASSIGN_OR_RETURN(const std::optional<std::string> latest, store_->Latest());
+  if (latest.has_value()) {
+    const std::filesystem::path dir = store_->PathOf(*latest);
+    TS_ASSIGN_OR_RETURN(snapshot::Manifest manifest, snapshot::ReadManifest(dir));
+    TS_RETURN_IF_ERROR(snapshot::VerifySnapshot(dir));
+    Result<model::ModelOptions> saved =
+        ModelConfigFromJson(manifest.model_config, options_.model.device);
+    if (!saved.ok()) return saved.status().WithContext(dir.string());
+    const std::string differences = ModelConfigDifferences(*saved, options_.model);
+    if (!differences.empty()) {
+      return Status::FailedPrecondition(
+          "the latest snapshot " + dir.string() + " was trained with other model options (" +
+          differences +
+          "): resume with the options it was trained with, or start afresh in "
+          "another --snapshot-dir");
+    }
+    TS_RETURN_IF_ERROR(model_->Load(dir).WithContext("resuming from " + dir.string()));
+    if (model_->step() != manifest.step) {
+      return Status::Corruption(dir.string() + ": manifest step " + std::to_string(manifest.step) +
+                                " but the model state is at step " +
+                                std::to_string(model_->step()));
+    }
+    events_trained_ = manifest.events_trained;
+    const std::string& d = manifest.trained_digest;
+    if (std::from_chars(d.data(), d.data() + d.size(), digest_, 16).ec != std::errc()) {
+      return Status::Corruption(dir.string() + ": trained_digest '" + d + "' is not hex");
+    }
+    last_snapshot_id_ = manifest.id;
+    last_snapshot_time_ =
+        std::chrono::system_clock::time_point(std::chrono::milliseconds(manifest.created_unix_ms));
+    snapshot_events_ = events_trained_;
+    snapshot_offsets_ = manifest.offsets;
+    resumed_ = std::move(manifest);
+  }
+  if (metrics_ != nullptr) metrics_->StartFrom(model_->stats());
+  return Status::Ok();
+}
+
+Status TrainingSession::TrainBatch(std::span<const model::Example> batch,
+                                   std::span<const std::string> event_ids) {
+  if (batch.size() != event_ids.size()) {
+    return Status::InvalidArgument("trainer: one event id per example needed");
+  }
+  if (batch.empty()) return Status::Ok();
+  const auto started = SteadyClock::now();
+  if (options_.eval_queries > 0) {
+    const size_t n = std::min(batch.size(), static_cast<size_t>(options_.eval_queries));
+    TS_ASSIGN_OR_RETURN(const model::ProgressiveCounts counts,
+                        model_->Evaluate(batch.first(n), options_.eval_refresh_steps));
+    window_.push_back(counts);
+    window_sum_.queries += counts.queries;
+    window_sum_.hits_at_12 += counts.hits_at_12;
+    window_sum_.hits_at_100 += counts.hits_at_100;
+    while (window_.size() > 1 &&
+           window_sum_.queries - window_.front().queries >= options_.recall_window) {
+      window_sum_.queries -= window_.front().queries;
+      window_sum_.hits_at_12 -= window_.front().hits_at_12;
+      window_sum_.hits_at_100 -= window_.front().hits_at_100;
+      window_.pop_front();
+    }
+  }
+  TS_ASSIGN_OR_RETURN(const model::StepStats step, model_->Train(batch));
+  last_loss_ = step.loss;
+  loss_ema_ =
+      have_loss_ ? (1 - kLossSmoothing) * loss_ema_ + kLossSmoothing * step.loss : step.loss;
+  have_loss_ = true;
+  events_trained_ += static_cast<int64_t>(batch.size());
+  for (const std::string& id : event_ids) digest_ += XXH3_64bits(id.data(), id.size());
+
+  const auto now = SteadyClock::now();
+  rate_samples_.emplace_back(now, events_trained_);
+  while (rate_samples_.size() > 2 && now - rate_samples_[1].first >= kRateWindow) {
+    rate_samples_.pop_front();
+  }
+  const double span = std::chrono::duration<double>(now - rate_samples_.front().first).count();
+  if (rate_samples_.size() >= 2 && span > 0) {
+    rate_ = static_cast<double>(events_trained_ - rate_samples_.front().second) / span;
+  }
+  if (metrics_ != nullptr) {
+    metrics_->examples_trained.Increment(static_cast<double>(batch.size()));
+    metrics_->training_steps.Increment();
+    metrics_->loss.Set(step.loss);
+    metrics_->mean_log_q.Set(step.mean_log_q);
+    metrics_->examples_per_second.Set(rate_);
+    metrics_->batch_latency.Observe(std::chrono::duration<double>(now - started).count());
+    if (window_sum_.queries > 0) {
+      const SessionStatus s = status();
+      metrics_->recall_at_12.Set(s.recall_at_12);
+      metrics_->recall_at_100.Set(s.recall_at_100);
+    }
+    metrics_->UpdateModel(model_->stats());
+  }
+  return Status::Ok();
+}
+
+Result<std::string> TrainingSession::Snapshot(const Offsets& offsets) {
+  if (!dirty() && offsets == snapshot_offsets_ && !last_snapshot_id_.empty()) {
+    return last_snapshot_id_;
+  }
+  const auto started = SteadyClock::now();
+  const SessionStatus s = status();
+  snapshot::Manifest manifest;
+  manifest.step = model_->step();
+  manifest.events_trained = events_trained_;
+  manifest.trained_digest = trained_digest();
+  manifest.offsets = offsets;
+  manifest.model_config = ModelConfigToJson(options_.model);
+  manifest.metrics = {
+      {"loss", s.loss},
+      {"recall_at_12", s.recall_at_12},
+      {"recall_at_100", s.recall_at_100},
+      {"recall_queries", s.recall_queries},
+      {"examples_per_second", s.examples_per_second},
+      {"catalogue", s.model.catalogue},
+      {"customer_rows", s.model.customers.rows_in_use},
+      {"article_rows", s.model.articles.rows_in_use},
+  };
+  TS_ASSIGN_OR_RETURN(std::string id,
+                      store_->Write(std::move(manifest), [&](const std::filesystem::path& dir) {
+                        return model_->Save(dir).status();
+                      }));
+  last_snapshot_id_ = id;
+  last_snapshot_time_ = std::chrono::system_clock::now();
+  snapshot_events_ = events_trained_;
+  snapshot_offsets_ = offsets;
+  if (metrics_ != nullptr) {
+    metrics_->snapshots.Increment();
+    metrics_->snapshot_duration.Observe(
+        std::chrono::duration<double>(SteadyClock::now() - started).count());
+    metrics_->snapshot_last_success.Set(
+        std::chrono::duration<double>(last_snapshot_time_.time_since_epoch()).count());
+  }
+  return id;
+}
+
+std::string TrainingSession::trained_digest() const { return Hex16(digest_); }
+
+SessionStatus TrainingSession::status() const {
+  SessionStatus s;
+  s.step = model_->step();
+  s.events_trained = events_trained_;
+  s.loss = loss_ema_;
+  s.last_batch_loss = last_loss_;
+  s.recall_queries = window_sum_.queries;
+  if (window_sum_.queries > 0) {
+    const auto q = static_cast<double>(window_sum_.queries);
+    s.recall_at_12 = static_cast<double>(window_sum_.hits_at_12) / q;
+    s.recall_at_100 = static_cast<double>(window_sum_.hits_at_100) / q;
+  }
+  s.examples_per_second = rate_;
+  s.last_snapshot_id = last_snapshot_id_;
+  s.last_snapshot_time = last_snapshot_time_;
+  s.resumed_from = resumed_ ? resumed_->id : "";
+  s.model = model_->stats();
+  return s;
+}
+
+}  // namespace towerstream::trainer

@@ -1,0 +1,120 @@
+// A training session: the model, its snapshots, progressive validation and the bookkeeping that
+// makes resume exact, shared by the Kafka trainer and the embedded `train`.
+//
+// Open() creates the model and the snapshot store and, when the store has a LATEST snapshot,
+// resumes from it (its model_config must match the options). TrainBatch() scores a sample of
+// the micro-batch before training on it, trains, and counts the examples and an
+// order-independent digest of their event ids; Snapshot() writes everything, with the stream
+// offsets the caller gives, as one durable snapshot. Not thread-safe: one thread drives it, the
+// status() copy may be handed to others. Neither copyable nor movable.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "common/base/status.h"
+#include "common/model/two_tower_model.h"
+#include "common/snapshot/snapshot_store.h"
+#include "common/trainer/trainer_metrics.h"
+
+namespace towerstream::trainer {
+
+struct SessionOptions {
+  model::ModelOptions model;
+  // Snapshot root (--snapshot-dir) and how many complete snapshots to keep (--keep).
+  std::filesystem::path snapshot_dir;
+  int keep = 3;
+  // fsync snapshots (off only for tests and benchmarks that accept losing them on power loss).
+  bool fsync = true;
+  // Progressive validation: queries of each micro-batch scored against the whole catalogue
+  // before training on it (0 turns it off). A sample keeps the cost small next to the step.
+  int64_t eval_queries = 64;
+  // Steps between recomputations of the catalogue's item vectors used for that scoring.
+  int64_t eval_refresh_steps = 50;
+  // Scored queries over which progressive recall is reported (a sliding window).
+  int64_t recall_window = 20'000;
+
+  Status Validate() const;
+};
+
+// Where the session stands, for /status, progress bars and snapshots' metrics.
+struct SessionStatus {
+  int64_t step = 0;
+  int64_t events_trained = 0;
+  double loss = 0;  // exponential moving average over recent batches
+  double last_batch_loss = 0;
+  double recall_at_12 = 0;  // over the recall window
+  double recall_at_100 = 0;
+  int64_t recall_queries = 0;  // queries in the window
+  double examples_per_second = 0;
+  std::string last_snapshot_id;
+  std::chrono::system_clock::time_point last_snapshot_time{};
+  std::string resumed_from;  // the snapshot this session started from, if any
+  model::ModelStats model;
+};
+
+// Stream positions: topic -> partition -> next offset to read.
+using Offsets = std::map<std::string, std::map<int32_t, int64_t>>;
+
+class TrainingSession {
+ public:
+  // `metrics` may be null (no Prometheus); it must outlive the session.
+  static Result<std::unique_ptr<TrainingSession>> Open(const SessionOptions& options,
+                                                       TrainerMetrics* metrics);
+  TrainingSession(const TrainingSession&) = delete;
+  TrainingSession& operator=(const TrainingSession&) = delete;
+
+  // Scores up to eval_queries examples of `batch` (progressive validation), then trains on
+  // the whole batch. `event_ids[i]` identifies batch[i] for the trained digest.
+  Status TrainBatch(std::span<const model::Example> batch, std::span<const std::string> event_ids);
+
+  // Writes a durable snapshot at the current state with `offsets`; returns its id. When nothing
+  // was trained since the last snapshot (and offsets are unchanged), returns that one's id.
+  Result<std::string> Snapshot(const Offsets& offsets);
+
+  // The manifest this session resumed from (offsets to seek to), or null for a fresh start.
+  const snapshot::Manifest* resumed() const { return resumed_ ? &*resumed_ : nullptr; }
+  SessionStatus status() const;
+  model::TwoTowerModel& model() { return *model_; }
+  // The order-independent digest of every event id trained on (16 hex digits): equal digests
+  // and counts mean the same multiset of events, so training one twice changes it.
+  std::string trained_digest() const;
+  int64_t events_trained() const { return events_trained_; }
+  bool dirty() const { return events_trained_ != snapshot_events_; }
+
+ private:
+  TrainingSession(const SessionOptions& options, TrainerMetrics* metrics);
+  Status Init();
+
+  SessionOptions options_;
+  TrainerMetrics* metrics_;
+  std::unique_ptr<model::TwoTowerModel> model_;
+  std::unique_ptr<snapshot::SnapshotStore> store_;
+  std::optional<snapshot::Manifest> resumed_;
+
+  int64_t events_trained_ = 0;
+  uint64_t digest_ = 0;
+  double loss_ema_ = 0;
+  bool have_loss_ = false;
+  double last_loss_ = 0;
+  // Progressive validation per batch, oldest first, summing to the window's counts.
+  std::deque<model::ProgressiveCounts> window_;
+  model::ProgressiveCounts window_sum_;
+  // (time, events_trained) samples of the last few seconds, for examples per second.
+  std::deque<std::pair<std::chrono::steady_clock::time_point, int64_t>> rate_samples_;
+  double rate_ = 0;
+  std::string last_snapshot_id_;
+  std::chrono::system_clock::time_point last_snapshot_time_{};
+  int64_t snapshot_events_ = -1;
+  Offsets snapshot_offsets_;
+};
+
+}  // namespace towerstream::trainer

@@ -1,0 +1,105 @@
+// `towerstream evaluate`: MAP@12, recall@12/@100 and coverage of a snapshot against popularity.
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include "common/evaluation/evaluator.h"
+#include "common/model/two_tower_model.h"
+#include "services/towerstream/commands.h"
+
+namespace towerstream::cli {
+namespace {
+
+struct EvaluateArgs {
+  std::string snapshot;
+  std::string data;
+  std::string test_start;
+  int test_days = 7;
+  int baseline_days = 7;
+  std::string report;
+  std::string device = "cpu";
+  bool quiet = false;
+};
+
+int Fail(int code, const std::string& message) {
+  std::fprintf(stderr, "towerstream evaluate: %s\n", message.c_str());
+  return code;
+}
+
+int RunEvaluate(const EvaluateArgs& args) {
+  evaluation::EvaluateOptions options;
+  options.snapshot = args.snapshot;
+  options.data_dir = args.data;
+  if (!args.test_start.empty()) {
+    Result<Date> start = Date::Parse(args.test_start);
+    if (!start.ok()) return Fail(2, "--test-start: " + start.status().message());
+    options.test_start = *start;
+  }
+  options.test_days = args.test_days;
+  options.baseline_days = args.baseline_days;
+  options.progress = !args.quiet;
+  Result<torch::Device> device = model::ResolveDevice(args.device);
+  if (!device.ok()) return Fail(2, device.status().message());
+  options.device = *device;
+  Result<evaluation::EvaluationReport> report = evaluation::Evaluate(options);
+  if (!report.ok()) return Fail(1, report.status().message());
+  std::printf("%s", evaluation::FormatReport(*report).c_str());
+  if (!args.report.empty()) {
+    std::ofstream out(args.report, std::ios::trunc);
+    out << evaluation::ReportJson(*report).dump(2) << "\n";
+    out.close();
+    if (!out) return Fail(1, "cannot write the report to " + args.report);
+    std::fprintf(stderr, "towerstream evaluate: report written to %s\n", args.report.c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+void AddEvaluateCommand(CLI::App& app, int* exit_code) {
+  auto args = std::make_shared<EvaluateArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "evaluate",
+      "Score a snapshot on held-out purchases: for every customer who bought in the test week, "
+      "the top 100 of all articles for their query as of the week's start, against what they "
+      "bought. Prints Kaggle's MAP@12 (the competition's exact definition), recall@12, "
+      "recall@100 and catalogue coverage, beside a popularity baseline (the articles most "
+      "bought in the week before).");
+  cmd->footer(
+      "MAP@12: mean over those customers of AP@12 = (1/min(m,12)) * sum of precision@k at each "
+      "rank k <= 12 holding an article they bought (m distinct articles bought). Coverage: "
+      "distinct articles in some top 12, over the catalogue (articles.csv).\n"
+      "Examples:\n"
+      "  towerstream evaluate --snapshot snapshots/ --data data/\n"
+      "  towerstream evaluate --snapshot snapshots/s000000001234-20261129T101500.123Z "
+      "--data data/ --test-start 2020-09-16 --report report.json");
+  cmd->add_option("--snapshot", args->snapshot,
+                  "A snapshot directory, or a snapshot folder (its LATEST)")
+      ->required()
+      ->check(CLI::ExistingPath)
+      ->type_name("PATH");
+  cmd->add_option("--data", args->data, "Folder with the H&M CSV files")
+      ->required()
+      ->check(CLI::ExistingDirectory)
+      ->type_name("DIR");
+  cmd->add_option("--test-start", args->test_start,
+                  "First day of the test window (default: the last --test-days of the file)")
+      ->type_name("YYYY-MM-DD");
+  cmd->add_option("--test-days", args->test_days, "Length of the test window")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--baseline-days", args->baseline_days,
+                  "Days before the test window whose best sellers make the popularity baseline")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--report", args->report,
+                  "Also write the figures as JSON: {\"model\": {...}, \"popularity\": {...}}")
+      ->type_name("FILE");
+  cmd->add_option("--device", args->device, "Where to score: cpu, cuda[:N] or auto")
+      ->capture_default_str();
+  cmd->add_flag("-q,--quiet", args->quiet, "No progress bar");
+  cmd->callback([args, exit_code] { *exit_code = RunEvaluate(*args); });
+}
+
+}  // namespace towerstream::cli

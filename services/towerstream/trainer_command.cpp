@@ -1,0 +1,146 @@
+// `towerstream trainer`: the streaming trainer service over hm.examples (common/trainer).
+#include <atomic>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <prometheus/registry.h>
+
+#include "common/kafka/kafka_config.h"
+#include "common/metrics/metrics_server.h"
+#include "common/trainer/trainer.h"
+#include "services/towerstream/commands.h"
+#include "services/towerstream/model_flags.h"
+#include "services/towerstream/signal_stopper.h"
+
+namespace towerstream::cli {
+namespace {
+
+struct TrainerArgs {
+  trainer::TrainerOptions options;
+  ModelFlags model;
+  std::vector<std::string> kafka;
+  std::vector<std::string> kafka_config;
+  int64_t max_batch_delay_ms = 1000;
+  std::string metrics_address = std::string(metrics::kTrainerAddress);
+};
+
+int Fail(int code, const std::string& message) {
+  std::fprintf(stderr, "towerstream trainer: %s\n", message.c_str());
+  return code;
+}
+
+int RunTrainer(TrainerArgs& args) {
+  // First, before LibTorch, librdkafka or the HTTP servers start threads: they must inherit
+  // the blocked signals. SIGUSR1 asks the trainer (once it exists) for a snapshot.
+  // Declared before the stopper, so that its watcher thread is gone before the trainer is.
+  std::unique_ptr<trainer::Trainer> trainer;
+  std::atomic<trainer::Trainer*> running{nullptr};
+  std::atomic<bool> usr1_early{false};
+  SignalStopper stopper("trainer", "finishing the micro-batch in hand and writing a snapshot", [&] {
+    if (trainer::Trainer* t = running.load()) {
+      t->RequestSnapshot();
+    } else {
+      usr1_early.store(true);
+    }
+  });
+  trainer::TrainerOptions& options = args.options;
+  Result<kafka::KafkaConfig> kafka = kafka::KafkaConfigFromFlags(args.kafka_config, args.kafka);
+  if (!kafka.ok()) return Fail(2, kafka.status().message());
+  options.kafka = std::move(kafka).value();
+  Result<trainer::SessionOptions> session = SessionOptionsFrom(args.model);
+  if (!session.ok()) return Fail(2, session.status().message());
+  options.session = *session;
+  Result<trainer::SnapshotEvery> every = SnapshotEveryFrom(args.model);
+  if (!every.ok()) return Fail(2, every.status().message());
+  options.snapshot_every = *every;
+  options.max_batch_delay = std::chrono::milliseconds(args.max_batch_delay_ms);
+  if (Status s = options.Validate(); !s.ok()) return Fail(2, s.message());
+  const int threads = ApplyThreads(args.model);
+
+  auto registry = std::make_shared<prometheus::Registry>();
+  Result<std::unique_ptr<metrics::MetricsServer>> server =
+      metrics::StartMetricsServer(args.metrics_address, trainer::kServiceName, registry);
+  if (!server.ok()) return Fail(1, server.status().message());
+  if (*server) {
+    std::fprintf(stderr, "towerstream trainer: metrics on http://%s/metrics\n",
+                 (*server)->address().c_str());
+  }
+  std::fprintf(stderr,
+               "towerstream trainer: training on %s with %d thread(s), snapshots in %s (%s)\n",
+               options.session.model.device.str().c_str(), threads, args.model.snapshot_dir.c_str(),
+               trainer::DescribeSnapshotEvery(options.snapshot_every).c_str());
+  Result<std::unique_ptr<trainer::Trainer>> created = trainer::Trainer::Create(options, *registry);
+  if (!created.ok()) return Fail(1, created.status().message());
+  trainer = std::move(created).value();
+  running.store(trainer.get());
+  if (usr1_early.load()) trainer->RequestSnapshot();
+  const Status status = trainer->Run(stopper.token());
+  if (!status.ok()) return Fail(1, status.message());
+  return 0;
+}
+
+}  // namespace
+
+void AddTrainerCommand(CLI::App& app, int* exit_code) {
+  auto args = std::make_shared<TrainerArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "trainer",
+      "Train the two-tower model continuously on hm.examples (what `towerstream ingest` "
+      "writes): micro-batches of --batch-size examples, each scored against every article "
+      "before training on it (progressive recall@12 and @100), Prometheus metrics, an admin "
+      "HTTP API, and snapshots from which it resumes exactly.");
+  cmd->footer(
+      "Admin API (127.0.0.1:9404 by default; beyond loopback --admin-token is required and "
+      "checked as a bearer token): POST /snapshot answers with the id of a durable snapshot; "
+      "GET /status gives step, events, rates, offsets and the last snapshot; GET /healthz.\n"
+      "Snapshots: every --snapshot-every, on POST /snapshot or `towerstream snapshot`, on "
+      "SIGUSR1, and on SIGINT/SIGTERM before exiting. On start it resumes from LATEST in "
+      "--snapshot-dir and reads each partition from the offset after the last trained "
+      "example, so every example is trained exactly once.\n"
+      "Undecodable examples go to hm.dlq with their reason (dlq.reason).\n"
+      "Exit status: 0 stopped by SIGINT/SIGTERM after its snapshot, 1 failed, 2 bad usage.\n"
+      "Examples:\n"
+      "  towerstream trainer --kafka bootstrap.servers=127.0.0.1:9092 --snapshot-dir snapshots/\n"
+      "  towerstream snapshot --trainer 127.0.0.1:9404\n"
+      "  towerstream evaluate --snapshot snapshots/ --data data/");
+  cmd->add_option("--kafka", args->kafka,
+                  "librdkafka property KEY=VALUE (repeatable), e.g. "
+                  "bootstrap.servers=127.0.0.1:9092; overrides --kafka-config")
+      ->type_name("KEY=VALUE");
+  cmd->add_option("--kafka-config", args->kafka_config,
+                  "Java-style properties file of librdkafka settings (repeatable)")
+      ->type_name("FILE");
+  cmd->add_option("--topic-prefix", args->options.topic_prefix,
+                  "Put in front of every topic name and the consumer group")
+      ->type_name("PREFIX");
+  cmd->add_option("--group", args->options.group,
+                  "Consumer group the snapshot offsets are committed to (for lag tools)")
+      ->capture_default_str();
+  cmd->add_option("--batch-size", args->options.batch_size,
+                  "Most examples per micro-batch (training step)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber)
+      ->type_name("N");
+  cmd->add_option("--max-batch-delay-ms", args->max_batch_delay_ms,
+                  "Longest a micro-batch waits to fill up before it is trained as it is")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber)
+      ->type_name("MS");
+  cmd->add_option("--admin-address", args->options.admin_address,
+                  "Admin HTTP API on HOST:PORT (port 0: any free port; '' : off)")
+      ->capture_default_str()
+      ->type_name("ADDR");
+  cmd->add_option("--admin-token", args->options.admin_token,
+                  "Bearer token the admin API requires (required beyond loopback)")
+      ->type_name("TOKEN");
+  cmd->add_option("--metrics-address", args->metrics_address,
+                  "Serve Prometheus metrics on HOST:PORT (port 0: any free port; '' : off)")
+      ->capture_default_str()
+      ->type_name("ADDR");
+  AddModelFlags(cmd, &args->model, "5m");
+  cmd->callback([args, exit_code] { *exit_code = RunTrainer(*args); });
+}
+
+}  // namespace towerstream::cli

@@ -1,0 +1,251 @@
+// The trainer service against the real broker (ctest fixture `kafka`): consuming hm.examples,
+// dead letters, the admin API, snapshots with offsets, resume, metrics and the snapshot CLI.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <prometheus/registry.h>
+
+#include "common/admin/admin_server.h"
+#include "common/events/dead_letter.h"
+#include "common/metrics/naming.h"
+#include "common/trainer/trainer.h"
+#include "tests/harness/test_services.h"
+#include "tests/ingest/ingest_test_support.h"
+#include "tests/testing/temp_dir.h"
+#include "tests/trainer/trainer_test_support.h"
+
+namespace towerstream::trainer {
+namespace {
+
+namespace its = ingest::test_support;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using Clock = std::chrono::steady_clock;
+
+constexpr int kPartitions = 3;
+
+class TrainerIntegrationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Result<std::string> bootstrap = test_services::KafkaBootstrap();
+    ASSERT_TRUE(bootstrap.ok()) << bootstrap.status().message();
+    bootstrap_ = *bootstrap;
+    prefix_ = its::UniquePrefix("trainer");
+    auto producer = its::MakeProducer(bootstrap_);
+    ASSERT_TRUE(producer.ok()) << producer.status().ToString();
+    producer_ = std::move(producer).value();
+    ASSERT_TRUE(its::CreateTopics(*producer_, prefix_, kPartitions).ok());
+  }
+
+  TrainerOptions Options(const std::filesystem::path& snapshots) const {
+    TrainerOptions o;
+    o.kafka.Set("bootstrap.servers", bootstrap_);
+    o.topic_prefix = prefix_;
+    o.session.model.towers.dim = 16;
+    o.session.model.towers.hidden = {32};
+    o.session.model.towers.field_dim = 4;
+    o.session.model.estimator.buckets = 4096;
+    o.session.snapshot_dir = snapshots;
+    o.session.fsync = false;
+    o.session.eval_queries = 16;
+    o.batch_size = 128;
+    o.max_batch_delay = milliseconds(200);
+    o.snapshot_every = {};
+    o.admin_address = "127.0.0.1:0";
+    return o;
+  }
+
+  // Runs a trainer on its own thread until Stop().
+  struct Running {
+    std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+    std::unique_ptr<Trainer> trainer;
+    std::stop_source stop;
+    Status status;
+    std::thread thread;
+
+    Status Stop() {
+      stop.request_stop();
+      if (thread.joinable()) thread.join();
+      return status;
+    }
+    ~Running() { Stop().IgnoreError(); }
+  };
+
+  std::unique_ptr<Running> Start(const TrainerOptions& options) {
+    auto r = std::make_unique<Running>();
+    auto created = Trainer::Create(options, *r->registry);
+    EXPECT_TRUE(created.ok()) << created.status().ToString();
+    if (!created.ok()) return nullptr;
+    r->trainer = std::move(created).value();
+    Running* raw = r.get();
+    r->thread = std::thread([raw] { raw->status = raw->trainer->Run(raw->stop.get_token()); });
+    return r;
+  }
+
+  // Polls GET /status until `events` examples are trained.
+  static Result<nlohmann::json> AwaitTrained(const std::string& admin, int64_t events,
+                                             seconds timeout = seconds(90)) {
+    const auto deadline = Clock::now() + timeout;
+    nlohmann::json last;
+    while (Clock::now() < deadline) {
+      Result<nlohmann::json> status = testing::AdminCall(admin, "GET", "/status");
+      if (status.ok()) {
+        last = *status;
+        if (last.value("events_trained", int64_t{0}) >= events) return last;
+      }
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+    return Status::DeadlineExceeded("trained " + last.dump() + ", waited for " +
+                                    std::to_string(events));
+  }
+
+  std::string bootstrap_;
+  std::string prefix_;
+  std::unique_ptr<kafka::Producer> producer_;
+};
+
+TEST_F(TrainerIntegrationTest, TrainsEveryExampleOnceDeadLettersBadOnesAndSnapshotsOffsets) {
+  towerstream::testing::ScopedTempDir dir("trainer_it");
+  const std::vector<events::ExampleEvent> examples = testing::MakeExamples(200, 80, 3000, 0, 1);
+  ASSERT_TRUE(testing::ProduceExamples(*producer_, prefix_, examples, kPartitions).ok());
+  events::ExampleEvent bad_version = examples[0];
+  bad_version.schema_version = 7;
+  ASSERT_TRUE(testing::ProducePayloads(*producer_, prefix_,
+                                       {"not json at all", events::EncodeExampleEvent(bad_version)})
+                  .ok());
+
+  auto running = Start(Options(dir.path()));
+  ASSERT_NE(running, nullptr);
+  const std::string admin = running->trainer->admin_address();
+  const Result<nlohmann::json> status = AwaitTrained(admin, 3000);
+  ASSERT_TRUE(status.ok()) << status.status().message();
+  EXPECT_EQ((*status)["events_trained"], 3000);
+  EXPECT_EQ((*status)["state"], "training");
+
+  // POST /snapshot answers once the snapshot is durable, with its id.
+  const Result<nlohmann::json> snapshot = testing::AdminCall(admin, "POST", "/snapshot");
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status().message();
+  const std::string id = (*snapshot)["snapshot_id"];
+  const Result<snapshot::Manifest> manifest = testing::LatestManifest(dir.path());
+  ASSERT_TRUE(manifest.ok()) << manifest.status().ToString();
+  EXPECT_EQ(manifest->id, id);
+  EXPECT_EQ(manifest->events_trained, 3000);
+  EXPECT_EQ(manifest->trained_digest, testing::ExpectedDigest(examples));
+  // Offsets: after every message, the two dead-lettered ones included.
+  int64_t offsets = 0;
+  for (const auto& [partition, offset] : manifest->offsets.at(prefix_ + "hm.examples")) {
+    offsets += offset;
+  }
+  EXPECT_EQ(offsets, 3002);
+
+  const Result<std::vector<kafka::Message>> dlq =
+      its::ReadCommitted(bootstrap_, prefix_ + "hm.dlq", 2, seconds(30));
+  ASSERT_TRUE(dlq.ok()) << dlq.status().ToString();
+  ASSERT_EQ(dlq->size(), 2u);
+  std::vector<std::string> reasons;
+  for (const kafka::Message& m : *dlq) reasons.push_back(m.HeaderValue("dlq.reason").value_or(""));
+  std::sort(reasons.begin(), reasons.end());
+  EXPECT_EQ(reasons, (std::vector<std::string>{"not_json", "unsupported_version"}));
+  EXPECT_EQ((*dlq)[0].HeaderValue("dlq.source.topic"), prefix_ + "hm.examples");
+
+  // Metrics follow the naming rules and count what happened.
+  ASSERT_TRUE(metrics::CheckNaming(running->registry->Collect()).ok());
+  bool found = false;
+  for (const auto& family : running->registry->Collect()) {
+    if (family.name == "towerstream_examples_trained_total") {
+      found = true;
+      EXPECT_EQ(family.metric.at(0).counter.value, 3000);
+    }
+  }
+  EXPECT_TRUE(found);
+
+  ASSERT_TRUE(running->Stop().ok());
+  // Nothing trained since the requested snapshot: the final one is that one.
+  EXPECT_EQ(testing::LatestManifest(dir.path())->id, id);
+}
+
+TEST_F(TrainerIntegrationTest, RestartResumesFromTheSnapshotOffsets) {
+  towerstream::testing::ScopedTempDir dir("trainer_resume");
+  const std::vector<events::ExampleEvent> first = testing::MakeExamples(150, 60, 1000, 0, 2);
+  const std::vector<events::ExampleEvent> second = testing::MakeExamples(150, 60, 700, 1000, 3);
+  ASSERT_TRUE(testing::ProduceExamples(*producer_, prefix_, first, kPartitions).ok());
+  {
+    auto running = Start(Options(dir.path()));
+    ASSERT_NE(running, nullptr);
+    ASSERT_TRUE(AwaitTrained(running->trainer->admin_address(), 1000).ok());
+    ASSERT_TRUE(running->Stop().ok());  // final snapshot
+  }
+  ASSERT_TRUE(testing::ProduceExamples(*producer_, prefix_, second, kPartitions).ok());
+  auto running = Start(Options(dir.path()));
+  ASSERT_NE(running, nullptr);
+  const Result<nlohmann::json> status = AwaitTrained(running->trainer->admin_address(), 1700);
+  ASSERT_TRUE(status.ok()) << status.status().message();
+  EXPECT_FALSE((*status)["resumed_from"].is_null());
+  ASSERT_TRUE(running->Stop().ok());
+  const Result<snapshot::Manifest> manifest = testing::LatestManifest(dir.path());
+  ASSERT_TRUE(manifest.ok());
+  EXPECT_EQ(manifest->events_trained, 1700);
+  std::vector<events::ExampleEvent> all = first;
+  all.insert(all.end(), second.begin(), second.end());
+  EXPECT_EQ(manifest->trained_digest, testing::ExpectedDigest(all));
+}
+
+TEST_F(TrainerIntegrationTest, AdminApiAnswersStatusHealthAndErrors) {
+  towerstream::testing::ScopedTempDir dir("trainer_admin");
+  TrainerOptions options = Options(dir.path());
+  options.admin_token = "s3cret";
+  auto running = Start(options);
+  ASSERT_NE(running, nullptr);
+  const std::string address = running->trainer->admin_address();
+  const auto call = [&](const std::string& method, const std::string& path,
+                        const std::string& token) {
+    Result<admin::AdminResponse> r = admin::HttpCall(address, method, path, {}, token);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? r->status : -1;
+  };
+  EXPECT_EQ(call("GET", "/healthz", ""), 401) << "the token is checked on every request";
+  EXPECT_EQ(call("GET", "/healthz", "wrong"), 401);
+  EXPECT_EQ(call("GET", "/healthz", "s3cret"), 200);
+  EXPECT_EQ(call("GET", "/status", "s3cret"), 200);
+  EXPECT_EQ(call("GET", "/nowhere", "s3cret"), 404);
+  EXPECT_EQ(call("GET", "/snapshot", "s3cret"), 405);
+  EXPECT_EQ(call("DELETE", "/status", "s3cret"), 405);
+  // An empty stream still snapshots (a model at step 0) when asked.
+  const Result<nlohmann::json> snapshot =
+      testing::AdminCall(address, "POST", "/snapshot", "s3cret");
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status().message();
+  EXPECT_EQ((*snapshot)["events_trained"], 0);
+}
+
+TEST_F(TrainerIntegrationTest, SnapshotCommandPrintsTheIdOfADurableSnapshot) {
+  towerstream::testing::ScopedTempDir dir("trainer_cli");
+  const std::vector<events::ExampleEvent> examples = testing::MakeExamples(50, 40, 300, 0, 4);
+  ASSERT_TRUE(testing::ProduceExamples(*producer_, prefix_, examples, kPartitions).ok());
+  auto running = Start(Options(dir.path()));
+  ASSERT_NE(running, nullptr);
+  const std::string admin = running->trainer->admin_address();
+  ASSERT_TRUE(AwaitTrained(admin, 300).ok());
+  const Result<std::string> out =
+      its::Shell(std::string(TOWERSTREAM_BIN) + " snapshot --trainer " + admin);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  // stdout has the id alone on a line (stderr, interleaved here, says where it is).
+  std::string id;
+  std::istringstream lines(*out);
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.empty() && line.find(' ') == std::string::npos) id = line;
+  }
+  EXPECT_EQ(testing::LatestManifest(dir.path())->id, id);
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / id / "item_embeddings.bin"));
+  // Without a trainer listening, the command fails and says why.
+  const Result<std::string> nobody =
+      its::Shell(std::string(TOWERSTREAM_BIN) + " snapshot --trainer 127.0.0.1:1 2>&1");
+  EXPECT_FALSE(nobody.ok());
+}
+
+}  // namespace
+}  // namespace towerstream::trainer

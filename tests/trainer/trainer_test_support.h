@@ -1,0 +1,47 @@
+// Shared helpers of the trainer's Kafka tests: example streams, producing them, the digest an
+// exactly-once run must end with, and reading snapshots and the admin API.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/base/status.h"
+#include "common/events/events.h"
+#include "common/kafka/producer.h"
+#include "common/snapshot/snapshot_store.h"
+
+namespace towerstream::trainer::testing {
+
+// `n` valid examples of `customers` customers buying `articles` articles (a planted
+// segment structure), with histories and event ids "example-<i>"; deterministic per seed.
+std::vector<events::ExampleEvent> MakeExamples(int customers, int articles, int n, int first_id,
+                                               uint64_t seed);
+
+// Produces them to <prefix>hm.examples, each on partition (customer index % partitions), and
+// waits for the deliveries.
+Status ProduceExamples(kafka::Producer& producer, const std::string& prefix,
+                       std::span<const events::ExampleEvent> examples, int partitions);
+// Produces raw payloads (e.g. undecodable ones) to partition 0 of <prefix>hm.examples.
+Status ProducePayloads(kafka::Producer& producer, const std::string& prefix,
+                       const std::vector<std::string>& payloads);
+
+// The trained digest (TrainingSession::trained_digest) of training each example exactly once.
+std::string ExpectedDigest(std::span<const events::ExampleEvent> examples);
+
+// The manifest LATEST names in `snapshot_dir`.
+Result<snapshot::Manifest> LatestManifest(const std::filesystem::path& snapshot_dir);
+
+// GET or POST on a trainer's admin API; the body as JSON, or an error with the status.
+Result<nlohmann::json> AdminCall(const std::string& address, const std::string& method,
+                                 const std::string& path, const std::string& token = "");
+
+// Small, fast model flags for the towerstream binary in the tests.
+std::vector<std::string> SmallModelFlags();
+
+}  // namespace towerstream::trainer::testing

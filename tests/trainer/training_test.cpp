@@ -1,0 +1,329 @@
+// The trainer's building blocks without Kafka: model config JSON, the snapshot schedule, the
+// training session's snapshots and resume, and embedded training end to end on CSV files.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <iostream>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+#include "common/evaluation/evaluator.h"
+#include "common/trainer/embedded_trainer.h"
+#include "common/trainer/model_config.h"
+#include "common/trainer/snapshot_schedule.h"
+#include "common/trainer/training_session.h"
+#include "tests/model/planted_stream.h"
+#include "tests/testing/temp_dir.h"
+#include "tests/trainer/planted_data.h"
+
+namespace towerstream::trainer {
+namespace {
+
+using std::chrono::milliseconds;
+
+model::ModelOptions SmallModel() {
+  model::ModelOptions o;
+  o.towers.dim = 16;
+  o.towers.hidden = {32};
+  o.towers.field_dim = 4;
+  o.towers.postal_code_buckets = 64;
+  o.towers.product_code_buckets = 1024;
+  o.towers.item_code_buckets = 64;
+  o.estimator.buckets = 4096;
+  o.customer_cold_rows = 64;
+  o.article_cold_rows = 16;
+  return o;
+}
+
+SessionOptions Session(const std::filesystem::path& dir) {
+  SessionOptions s;
+  s.model = SmallModel();
+  s.snapshot_dir = dir;
+  s.fsync = false;
+  s.eval_queries = 32;
+  return s;
+}
+
+TEST(ModelConfigTest, JsonRoundTripsEveryOption) {
+  model::ModelOptions o = SmallModel();
+  o.towers.hidden = {48, 24};
+  o.towers.temperature = 0.07;
+  o.admit_after = 3;
+  o.expire_after = 900;
+  o.history_length = 12;
+  o.table_learning_rate = 0.125f;
+  o.dense_learning_rate = 0.004;
+  o.weight_decay = 0.01;
+  o.extra_negatives = 32;
+  o.logq_correction = false;
+  o.estimator.alpha = 0.2;
+  o.seed = 77;
+  const Result<model::ModelOptions> back = ModelConfigFromJson(ModelConfigToJson(o), torch::kCPU);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(ModelConfigDifferences(o, *back), "");
+  EXPECT_EQ(ModelConfigToJson(*back), ModelConfigToJson(o));
+}
+
+TEST(ModelConfigTest, DifferencesNameTheOptions) {
+  model::ModelOptions a = SmallModel(), b = SmallModel();
+  b.towers.dim = 32;
+  b.estimator.alpha = 0.3;
+  const std::string d = ModelConfigDifferences(a, b);
+  EXPECT_NE(d.find("dim 16 vs 32"), std::string::npos) << d;
+  EXPECT_NE(d.find("estimator.alpha"), std::string::npos) << d;
+}
+
+TEST(ModelConfigTest, MissingOrMistypedFieldIsCorruptionNamingIt) {
+  nlohmann::json config = ModelConfigToJson(SmallModel());
+  config.erase("history_length");
+  Result<model::ModelOptions> r = ModelConfigFromJson(config, torch::kCPU);
+  EXPECT_EQ(r.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(r.status().message().find("history_length"), std::string::npos);
+  config = ModelConfigToJson(SmallModel());
+  config["dim"] = "wide";
+  r = ModelConfigFromJson(config, torch::kCPU);
+  EXPECT_EQ(r.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(r.status().message().find("'dim'"), std::string::npos);
+}
+
+TEST(SnapshotScheduleTest, ParsesTimesCountsAndOff) {
+  struct Case {
+    std::string text;
+    SnapshotEvery expected;
+  };
+  const std::vector<Case> cases = {
+      {"30s", {.events = 0, .time = milliseconds(30'000)}},
+      {"10m", {.events = 0, .time = milliseconds(600'000)}},
+      {"2h", {.events = 0, .time = milliseconds(7'200'000)}},
+      {"250ms", {.events = 0, .time = milliseconds(250)}},
+      {"100000", {.events = 100'000, .time = milliseconds(0)}},
+      {"100k", {.events = 100'000, .time = milliseconds(0)}},
+      {"2M", {.events = 2'000'000, .time = milliseconds(0)}},
+      {"off", {}},
+      {"0", {}},
+  };
+  for (const Case& c : cases) {
+    const Result<SnapshotEvery> every = ParseSnapshotEvery(c.text);
+    ASSERT_TRUE(every.ok()) << c.text << ": " << every.status().ToString();
+    EXPECT_EQ(*every, c.expected) << c.text;
+  }
+  for (const char* bad : {"", "10x", "-5s", "s", "1.5m", "ten"}) {
+    const Result<SnapshotEvery> every = ParseSnapshotEvery(bad);
+    ASSERT_FALSE(every.ok()) << bad;
+    EXPECT_NE(every.status().message().find("expected"), std::string::npos) << bad;
+  }
+}
+
+TEST(SnapshotScheduleTest, DueByCountByTimeAndOnRequest) {
+  using Clock = SnapshotSchedule::Clock;
+  const Clock::time_point t0{};
+  SnapshotSchedule by_count({.events = 100, .time = milliseconds(0)}, /*start_events=*/1000, t0);
+  EXPECT_FALSE(by_count.Due(1099, t0 + std::chrono::hours(5)));
+  EXPECT_TRUE(by_count.Due(1100, t0));
+  by_count.Done(1100, t0);
+  EXPECT_FALSE(by_count.Due(1150, t0));
+
+  SnapshotSchedule by_time({.events = 0, .time = milliseconds(1000)}, 0, t0);
+  EXPECT_FALSE(by_time.Due(1'000'000, t0 + milliseconds(999)));
+  EXPECT_TRUE(by_time.Due(0, t0 + milliseconds(1000)));
+
+  SnapshotSchedule off({}, 0, t0);
+  EXPECT_FALSE(off.Due(1'000'000, t0 + std::chrono::hours(100)));
+  off.Request();
+  EXPECT_TRUE(off.Due(0, t0));
+  off.Done(0, t0);
+  EXPECT_FALSE(off.Due(0, t0));
+}
+
+std::vector<std::string> IdsFor(const std::vector<model::Example>& batch, int offset) {
+  std::vector<std::string> ids;
+  for (size_t i = 0; i < batch.size(); ++i) ids.push_back("event-" + std::to_string(offset + i));
+  return ids;
+}
+
+TEST(TrainingSessionTest, ResumesFromItsLatestSnapshotWithCountsDigestAndOffsets) {
+  towerstream::testing::ScopedTempDir dir("session_resume");
+  model::testing::PlantedStream stream(300, 60, 3, 0.8, 1);
+  std::string digest;
+  std::string id;
+  {
+    auto session = std::move(TrainingSession::Open(Session(dir.path()), nullptr)).value();
+    EXPECT_EQ(session->resumed(), nullptr);
+    for (int i = 0; i < 5; ++i) {
+      const std::vector<model::Example> batch = stream.Batch(64);
+      ASSERT_TRUE(session->TrainBatch(batch, IdsFor(batch, 64 * i)).ok());
+    }
+    const Result<std::string> written = session->Snapshot({{"hm.examples", {{0, 120}, {1, 200}}}});
+    ASSERT_TRUE(written.ok()) << written.status().ToString();
+    id = *written;
+    digest = session->trained_digest();
+    EXPECT_EQ(session->events_trained(), 320);
+    // Nothing trained since: the same snapshot.
+    EXPECT_EQ(*session->Snapshot({{"hm.examples", {{0, 120}, {1, 200}}}}), id);
+  }
+  auto resumed = std::move(TrainingSession::Open(Session(dir.path()), nullptr)).value();
+  ASSERT_NE(resumed->resumed(), nullptr);
+  EXPECT_EQ(resumed->resumed()->id, id);
+  EXPECT_EQ(resumed->resumed()->offsets.at("hm.examples").at(1), 200);
+  EXPECT_EQ(resumed->events_trained(), 320);
+  EXPECT_EQ(resumed->trained_digest(), digest);
+  EXPECT_EQ(resumed->model().step(), 5);
+  EXPECT_EQ(resumed->status().resumed_from, id);
+}
+
+TEST(TrainingSessionTest, DigestChangesWhenAnEventIsTrainedTwice) {
+  towerstream::testing::ScopedTempDir a_dir("digest_a"), b_dir("digest_b");
+  model::testing::PlantedStream stream(100, 30, 3, 0.8, 2);
+  const std::vector<model::Example> batch = stream.Batch(8);
+  auto a = std::move(TrainingSession::Open(Session(a_dir.path()), nullptr)).value();
+  auto b = std::move(TrainingSession::Open(Session(b_dir.path()), nullptr)).value();
+  ASSERT_TRUE(a->TrainBatch(batch, IdsFor(batch, 0)).ok());
+  ASSERT_TRUE(b->TrainBatch(batch, IdsFor(batch, 0)).ok());
+  EXPECT_EQ(a->trained_digest(), b->trained_digest());
+  const std::vector<model::Example> one(batch.begin(), batch.begin() + 1);
+  ASSERT_TRUE(b->TrainBatch(one, IdsFor(one, 0)).ok());  // event-0 again
+  EXPECT_NE(a->trained_digest(), b->trained_digest());
+}
+
+TEST(TrainingSessionTest, RefusesToResumeASnapshotOfOtherModelOptions) {
+  towerstream::testing::ScopedTempDir dir("session_mismatch");
+  model::testing::PlantedStream stream(100, 30, 3, 0.8, 3);
+  {
+    auto session = std::move(TrainingSession::Open(Session(dir.path()), nullptr)).value();
+    const std::vector<model::Example> batch = stream.Batch(16);
+    ASSERT_TRUE(session->TrainBatch(batch, IdsFor(batch, 0)).ok());
+    ASSERT_TRUE(session->Snapshot({}).ok());
+  }
+  SessionOptions other = Session(dir.path());
+  other.model.towers.dim = 8;
+  const auto reopened = TrainingSession::Open(other, nullptr);
+  ASSERT_FALSE(reopened.ok());
+  EXPECT_EQ(reopened.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(reopened.status().message().find("dim 16 vs 8"), std::string::npos)
+      << reopened.status().message();
+}
+
+EmbeddedOptions Embedded(const std::filesystem::path& data, const std::filesystem::path& snaps) {
+  EmbeddedOptions o;
+  o.data_dir = data;
+  o.session = Session(snaps);
+  o.batch_size = 256;
+  o.progress = false;
+  return o;
+}
+
+// The planted structure must show in Kaggle's metrics on the held-out week: segments are
+// learnable, while best sellers of the week before say little.
+TEST(EmbeddedTrainerTest, LearnsAPlantedStructureFarAbovePopularity) {
+  towerstream::testing::ScopedTempDir dir("embedded_planted");
+  testing::PlantedDataOptions data;
+  ASSERT_TRUE(testing::WritePlantedData(dir.path() / "data", data).ok());
+  EmbeddedOptions o = Embedded(dir.path() / "data", dir.path() / "snapshots");
+  o.epochs = 2;
+  SnapshotSchedule schedule({});
+  const Result<EmbeddedSummary> summary = TrainEmbedded(o, schedule, nullptr, std::stop_token());
+  ASSERT_TRUE(summary.ok()) << summary.status().ToString();
+  EXPECT_EQ(summary->until, data.start + (data.days - 7));
+  EXPECT_EQ(summary->epochs_done, 2);
+
+  evaluation::EvaluateOptions eval;
+  eval.snapshot = dir.path() / "snapshots";
+  eval.data_dir = dir.path() / "data";
+  eval.progress = false;
+  const Result<evaluation::EvaluationReport> report = evaluation::Evaluate(eval);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  const std::string table = evaluation::FormatReport(*report);
+  std::cout << table;
+  EXPECT_GT(report->model.customers, 300) << table;
+  // Each segment has 100 articles: the model's top 100 should hold most of a customer's week.
+  EXPECT_GT(report->model.recall_at_100, 0.6) << table;
+  EXPECT_GT(report->model.recall_at_100, 3 * report->popularity.recall_at_100) << table;
+  EXPECT_GT(report->model.map_at_12, 2 * report->popularity.map_at_12) << table;
+  EXPECT_EQ(report->test_start, data.start + (data.days - 7));
+}
+
+// Stopped after its first micro-batch and resumed, a run trains the same examples, in the same
+// batches, to the same model as an uninterrupted one.
+TEST(EmbeddedTrainerTest, ResumedRunEqualsUninterruptedRun) {
+  towerstream::testing::ScopedTempDir dir("embedded_resume");
+  testing::PlantedDataOptions data;
+  data.customers = 200;
+  data.days = 30;
+  const Result<int64_t> rows = testing::WritePlantedData(dir.path() / "data", data);
+  ASSERT_TRUE(rows.ok());
+
+  SnapshotSchedule schedule({});
+  const EmbeddedOptions whole = Embedded(dir.path() / "data", dir.path() / "whole");
+  const Result<EmbeddedSummary> uninterrupted =
+      TrainEmbedded(whole, schedule, nullptr, std::stop_token());
+  ASSERT_TRUE(uninterrupted.ok()) << uninterrupted.status().ToString();
+
+  const EmbeddedOptions parts = Embedded(dir.path() / "data", dir.path() / "parts");
+  std::stop_source stop;
+  stop.request_stop();  // stops after the first micro-batch
+  const Result<EmbeddedSummary> first = TrainEmbedded(parts, schedule, nullptr, stop.get_token());
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_TRUE(first->interrupted);
+  EXPECT_EQ(first->examples_trained, 256);
+  const Result<EmbeddedSummary> rest = TrainEmbedded(parts, schedule, nullptr, std::stop_token());
+  ASSERT_TRUE(rest.ok()) << rest.status().ToString();
+  EXPECT_EQ(rest->examples_skipped, 256);
+  EXPECT_EQ(first->examples_trained + rest->examples_trained, uninterrupted->examples_trained);
+  EXPECT_EQ(rest->status.events_trained, uninterrupted->status.events_trained);
+
+  const auto a = LoadModelSnapshot(dir.path() / "whole", torch::kCPU);
+  const auto b = LoadModelSnapshot(dir.path() / "parts", torch::kCPU);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->manifest.trained_digest, b->manifest.trained_digest);
+  EXPECT_EQ(a->manifest.step, b->manifest.step);
+  model::testing::PlantedStream queries(200, 800, 8, 0.9, 9);
+  const std::vector<model::Example> probe = queries.Batch(50);
+  EXPECT_TRUE(torch::equal(*a->model->QueryEmbeddings(probe), *b->model->QueryEmbeddings(probe)));
+  EXPECT_TRUE(torch::equal(a->model->CatalogueEmbeddings()->vectors,
+                           b->model->CatalogueEmbeddings()->vectors));
+
+  // Run again: everything is trained, nothing more happens.
+  const Result<EmbeddedSummary> again = TrainEmbedded(parts, schedule, nullptr, std::stop_token());
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->examples_trained, 0);
+}
+
+TEST(EmbeddedTrainerTest, UnsortedTransactionsFailNamingTheLine) {
+  towerstream::testing::ScopedTempDir dir("embedded_unsorted");
+  testing::PlantedDataOptions data;
+  data.customers = 20;
+  data.days = 3;
+  data.daily_buy_rate = 1.0;
+  ASSERT_TRUE(testing::WritePlantedData(dir.path(), data).ok());
+  // A row dated before the one above it, appended at the end.
+  std::FILE* f = std::fopen((dir.path() / "transactions_train.csv").c_str(), "a");
+  std::fprintf(f, "2020-05-01,%s,0100000003,0.02,1\n", testing::PlantedCustomerId(1).c_str());
+  std::fclose(f);
+  EmbeddedOptions o = Embedded(dir.path(), dir.path() / "snapshots");
+  o.until = Date::FromCivil(2021, 1, 1);
+  SnapshotSchedule schedule({});
+  const Result<EmbeddedSummary> summary = TrainEmbedded(o, schedule, nullptr, std::stop_token());
+  ASSERT_FALSE(summary.ok());
+  EXPECT_NE(summary.status().message().find("transactions_train.csv:"), std::string::npos)
+      << summary.status().message();
+  EXPECT_NE(summary.status().message().find("sorted by t_dat"), std::string::npos);
+}
+
+TEST(EmbeddedTrainerTest, AMissingFileIsNamed) {
+  towerstream::testing::ScopedTempDir dir("embedded_missing");
+  testing::PlantedDataOptions data;
+  data.customers = 10;
+  data.days = 2;
+  ASSERT_TRUE(testing::WritePlantedData(dir.path(), data).ok());
+  std::filesystem::remove(dir.path() / "customers.csv");
+  SnapshotSchedule schedule({});
+  const Result<EmbeddedSummary> summary = TrainEmbedded(
+      Embedded(dir.path(), dir.path() / "snapshots"), schedule, nullptr, std::stop_token());
+  ASSERT_FALSE(summary.ok());
+  EXPECT_NE(summary.status().message().find("no customers file"), std::string::npos)
+      << summary.status().message();
+}
+
+}  // namespace
+}  // namespace towerstream::trainer
