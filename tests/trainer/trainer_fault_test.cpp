@@ -9,9 +9,7 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <random>
-#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -36,23 +34,6 @@ std::vector<std::string> Command(std::vector<std::string> args) {
   argv.insert(argv.end(), args.begin(), args.end());
   for (const std::string& flag : testing::SmallModelFlags()) argv.push_back(flag);
   return argv;
-}
-
-// The admin address a trainer printed to its log ("admin API on http://HOST:PORT").
-std::string AdminAddressIn(const std::string& log, Clock::time_point deadline) {
-  const std::regex pattern("admin API on http://([0-9.]+:[0-9]+)");
-  while (Clock::now() < deadline) {
-    std::ifstream in(log);
-    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    std::smatch last;
-    for (auto it = std::sregex_iterator(text.begin(), text.end(), pattern);
-         it != std::sregex_iterator(); ++it) {
-      last = *it;
-    }
-    if (!last.empty()) return last[1];
-    std::this_thread::sleep_for(milliseconds(50));
-  }
-  return "";
 }
 
 TEST(TrainFaultTest, SigkillWhileSnapshottingAlwaysLeavesLatestLoadable) {
@@ -141,7 +122,7 @@ TEST(TrainerFaultTest, SigkilledAndRestartedTrainerTrainsEveryExampleExactlyOnce
   std::filesystem::remove(log);
   Result<its::ChildProcess> child = its::ChildProcess::Start(argv, log);
   ASSERT_TRUE(child.ok());
-  const std::string admin = AdminAddressIn(log, Clock::now() + seconds(60));
+  const std::string admin = testing::AdminAddressIn(log, seconds(60));
   ASSERT_FALSE(admin.empty()) << its::Tail(log);
   const auto deadline = Clock::now() + seconds(120);
   int64_t trained = 0;

@@ -1,5 +1,7 @@
 // The trainer service against the real broker (ctest fixture `kafka`): consuming hm.examples,
 // dead letters, the admin API, snapshots with offsets, resume, metrics and the snapshot CLI.
+#include <signal.h>
+
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -245,6 +247,41 @@ TEST_F(TrainerIntegrationTest, SnapshotCommandPrintsTheIdOfADurableSnapshot) {
   const Result<std::string> nobody =
       its::Shell(std::string(TOWERSTREAM_BIN) + " snapshot --trainer 127.0.0.1:1 2>&1");
   EXPECT_FALSE(nobody.ok());
+}
+
+// The binary as an operator runs it: SIGUSR1 snapshots without stopping, SIGTERM snapshots and
+// exits 0.
+TEST_F(TrainerIntegrationTest, BinarySnapshotsOnSigusr1AndStopsCleanlyOnSigterm) {
+  towerstream::testing::ScopedTempDir dir("trainer_signals");
+  const std::vector<events::ExampleEvent> examples = testing::MakeExamples(60, 40, 500, 0, 8);
+  ASSERT_TRUE(testing::ProduceExamples(*producer_, prefix_, examples, kPartitions).ok());
+  const std::string log = (dir.path() / "trainer.log").string();
+  std::vector<std::string> argv = {
+      TOWERSTREAM_BIN,     "trainer",    "--kafka",         "bootstrap.servers=" + bootstrap_,
+      "--topic-prefix",    prefix_,      "--snapshot-dir",  (dir.path() / "snapshots").string(),
+      "--snapshot-every",  "off",        "--admin-address", "127.0.0.1:0",
+      "--metrics-address", "127.0.0.1:0"};
+  for (const std::string& flag : testing::SmallModelFlags()) argv.push_back(flag);
+  Result<its::ChildProcess> child = its::ChildProcess::Start(argv, log);
+  ASSERT_TRUE(child.ok());
+  const std::string admin = testing::AdminAddressIn(log, seconds(60));
+  ASSERT_FALSE(admin.empty()) << its::Tail(log);
+  ASSERT_TRUE(AwaitTrained(admin, 500).ok()) << its::Tail(log);
+
+  child->Signal(SIGUSR1);
+  const auto deadline = Clock::now() + seconds(30);
+  Result<snapshot::Manifest> manifest = Status::NotFound("none yet");
+  while (Clock::now() < deadline) {
+    manifest = testing::LatestManifest(dir.path() / "snapshots");
+    if (manifest.ok() && manifest->events_trained == 500) break;
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  ASSERT_TRUE(manifest.ok() && manifest->events_trained == 500) << its::Tail(log);
+  EXPECT_TRUE(child->Running()) << "SIGUSR1 must not stop the trainer";
+
+  child->Signal(SIGTERM);
+  EXPECT_EQ(child->Wait(), 0) << its::Tail(log);
+  EXPECT_NE(its::Tail(log).find("writing the final snapshot"), std::string::npos) << its::Tail(log);
 }
 
 }  // namespace

@@ -4,7 +4,10 @@
 #include <xxhash.h>
 
 #include <cstdio>
+#include <fstream>
 #include <random>
+#include <regex>
+#include <thread>
 
 #include "common/admin/admin_server.h"
 #include "tests/ingest/ingest_test_support.h"
@@ -97,6 +100,23 @@ Result<nlohmann::json> AdminCall(const std::string& address, const std::string& 
   }
   if (body.is_discarded()) return Status::Corruption("not JSON: " + response.body);
   return body;
+}
+
+std::string AdminAddressIn(const std::string& log, std::chrono::milliseconds timeout) {
+  const std::regex pattern("admin API on http://([0-9.]+:[0-9]+)");
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::ifstream in(log);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::smatch last;
+    for (auto it = std::sregex_iterator(text.begin(), text.end(), pattern);
+         it != std::sregex_iterator(); ++it) {
+      last = *it;
+    }
+    if (!last.empty()) return last[1];
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return "";
 }
 
 std::vector<std::string> SmallModelFlags() {

@@ -41,6 +41,10 @@ Result<snapshot::Manifest> LatestManifest(const std::filesystem::path& snapshot_
 Result<nlohmann::json> AdminCall(const std::string& address, const std::string& method,
                                  const std::string& path, const std::string& token = "");
 
+// The admin address a trainer printed to its log ("admin API on http://HOST:PORT"), waiting up
+// to `timeout` for it; "" if it never came.
+std::string AdminAddressIn(const std::string& log, std::chrono::milliseconds timeout);
+
 // Small, fast model flags for the towerstream binary in the tests.
 std::vector<std::string> SmallModelFlags();
 

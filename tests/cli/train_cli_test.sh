@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# `towerstream train` and `towerstream evaluate` as a user runs them: a generated dataset is
+# trained on and evaluated (table and JSON report), an interrupted run resumes where it
+# stopped, SIGUSR1 asks for a snapshot, and bad arguments fail with a message.
+set -euo pipefail
+
+towerstream=${1:?usage: train_cli_test.sh TOWERSTREAM_BINARY}
+failures=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+small=(--hidden 32 --field-dim 4 --threads 1 --quiet)
+
+"$towerstream" generate --out "$tmp/data" --customers 2000 --articles 500 --transactions 60000 \
+  --seed 3 >/dev/null 2>&1 || { echo "FAIL: generate" >&2; exit 1; }
+
+# 1. Train on all but the last week, then evaluate that week.
+if ! "$towerstream" train --data "$tmp/data" --snapshot-dir "$tmp/snap" --dim 16 "${small[@]}" \
+  >"$tmp/train.out" 2>"$tmp/train.err"; then
+  fail "train exited non-zero"; cat "$tmp/train.err" >&2
+fi
+grep -q "examples trained in" "$tmp/train.out" || fail "train printed no summary"
+[[ -f "$tmp/snap/LATEST" ]] || fail "train left no LATEST"
+if ! "$towerstream" evaluate --snapshot "$tmp/snap" --data "$tmp/data" --report "$tmp/report.json" \
+  -q >"$tmp/eval.out" 2>"$tmp/eval.err"; then
+  fail "evaluate exited non-zero"; cat "$tmp/eval.err" >&2
+fi
+for metric in MAP@12 recall@12 recall@100 coverage; do
+  grep -q "^  $metric " "$tmp/eval.out" || fail "evaluate printed no $metric row"
+done
+python3 - "$tmp/report.json" <<'PY' || fail "the JSON report lacks a figure"
+import json, sys
+report = json.load(open(sys.argv[1]))
+for side in ("model", "popularity"):
+    for key in ("map_at_12", "recall_at_12", "recall_at_100", "coverage"):
+        value = report[side][key]
+        assert isinstance(value, float) and 0.0 <= value <= 1.0, (side, key, value)
+assert report["model"]["recall_at_100"] > 0.0
+PY
+
+# 2. Interrupted by SIGINT: a snapshot, exit 130; run again: it resumes and finishes.
+"$towerstream" train --data "$tmp/data" --snapshot-dir "$tmp/snap2" --epochs 50 "${small[@]}" \
+  >"$tmp/long.out" 2>"$tmp/long.err" &
+pid=$!
+sleep 4
+kill -USR1 "$pid"
+sleep 2
+kill -INT "$pid"
+status=0
+wait "$pid" || status=$?
+[[ $status -eq 130 ]] || fail "SIGINT: expected exit 130, got $status"
+grep -q "SIGUSR1: snapshot requested" "$tmp/long.err" || fail "SIGUSR1 was not acknowledged"
+[[ $(find "$tmp/snap2" -maxdepth 1 -name 's0*' | wc -l) -ge 2 ]] ||
+  fail "expected the SIGUSR1 snapshot and the final one"
+if ! "$towerstream" train --data "$tmp/data" --snapshot-dir "$tmp/snap2" --epochs 1 "${small[@]}" \
+  >"$tmp/again.out" 2>"$tmp/again.err"; then
+  fail "the resumed run exited non-zero"; cat "$tmp/again.err" >&2
+fi
+grep -q "resuming from snapshot" "$tmp/again.err" || fail "the second run did not resume"
+
+# 3. Bad input fails and says why.
+if "$towerstream" train --data "$tmp/data" --snapshot-dir "$tmp/snap3" --until 1990-01-01 \
+  "${small[@]}" >/dev/null 2>"$tmp/bad.err"; then
+  fail "train with nothing before --until succeeded"
+fi
+grep -q "nothing to train on" "$tmp/bad.err" || fail "no reason given for an empty --until"
+if "$towerstream" train --data "$tmp/data" --snapshot-dir "$tmp/snap" "${small[@]}" --dim 32 \
+  >/dev/null 2>"$tmp/mismatch.err"; then
+  fail "resuming a snapshot with another --dim succeeded"
+fi
+grep -q "other model options" "$tmp/mismatch.err" || fail "no reason for the model mismatch"
+if "$towerstream" evaluate --snapshot "$tmp/data" --data "$tmp/data" >/dev/null 2>"$tmp/nosnap.err"; then
+  fail "evaluate of a folder without snapshots succeeded"
+fi
+grep -q "towerstream evaluate:" "$tmp/nosnap.err" || fail "evaluate gave no reason"
+if "$towerstream" train --data "$tmp/data" --snapshot-dir "$tmp/snap4" --snapshot-every 3x \
+  "${small[@]}" >/dev/null 2>"$tmp/every.err"; then
+  fail "a bad --snapshot-every was accepted"
+fi
+grep -q "expected a wall time" "$tmp/every.err" || fail "no reason for a bad --snapshot-every"
+
+if [[ $failures -gt 0 ]]; then
+  echo "$failures check(s) failed"
+  exit 1
+fi
+echo "train/evaluate CLI: all checks passed"
