@@ -44,6 +44,7 @@ struct Flags {
   int64_t threads = 0;
   std::string hidden = "128";
   int64_t field_dim = 16;
+  int64_t check_against_cpu = 0;
 };
 
 // Synthetic data with the shapes of the H&M stream: skewed popularity, a code set per article
@@ -218,6 +219,43 @@ class Baseline {
   int64_t steps_ = 0;
 };
 
+// Trains the same batches on the CPU and on `options.device` and compares losses and the
+// resulting vectors: the GPU check of scripts/gpu-bench. Returns 0 when they agree to float
+// rounding (1e-3), 1 otherwise.
+int CompareWithCpu(const model::ModelOptions& options, const Flags& flags) {
+  model::ModelOptions on_cpu = options;
+  on_cpu.device = torch::kCPU;
+  auto cpu = std::move(model::TwoTowerModel::Create(on_cpu)).value();
+  auto device = std::move(model::TwoTowerModel::Create(options)).value();
+  SyntheticStream stream(flags, 11);
+  double worst_loss = 0;
+  for (int step = 0; step < 20; ++step) {
+    std::vector<model::Example> batch;
+    for (int64_t i = 0; i < flags.batch; ++i) batch.push_back(stream.Next());
+    const double a = cpu->Train(batch)->loss;
+    const double b = device->Train(batch)->loss;
+    worst_loss = std::max(worst_loss, std::abs(a - b) / std::max(1.0, std::abs(a)));
+  }
+  std::vector<model::Example> queries;
+  for (int i = 0; i < 256; ++i) queries.push_back(stream.Next());
+  const double query_diff = (*cpu->QueryEmbeddings(queries) - *device->QueryEmbeddings(queries))
+                                .abs()
+                                .max()
+                                .item<double>();
+  const double item_diff =
+      (cpu->CatalogueEmbeddings()->vectors - device->CatalogueEmbeddings()->vectors)
+          .abs()
+          .max()
+          .item<double>();
+  const bool agree = worst_loss < 1e-3 && query_diff < 1e-3 && item_diff < 1e-3;
+  std::printf(
+      "cpu vs %s after 20 steps of %lld: max relative loss difference %.2e, max |query vector "
+      "difference| %.2e, max |item vector difference| %.2e: %s\n",
+      options.device.str().c_str(), static_cast<long long>(flags.batch), worst_loss, query_diff,
+      item_diff, agree ? "AGREE" : "DISAGREE");
+  return agree ? 0 : 1;
+}
+
 // Runs step(i) over the batches until `seconds` have passed; returns examples/s.
 double Measure(int64_t batches, int64_t batch, double seconds,
                const std::function<void(int64_t)>& step, const std::function<void()>& sync) {
@@ -256,6 +294,7 @@ int Run(const Flags& flags) {
   }
   options.history_length = flags.history;
   options.device = *device;
+  if (flags.check_against_cpu > 0) return CompareWithCpu(options, flags);
   Result<std::unique_ptr<model::TwoTowerModel>> created = model::TwoTowerModel::Create(options);
   if (!created.ok()) {
     std::fprintf(stderr, "trainer_bench: %s\n", created.status().ToString().c_str());
@@ -356,6 +395,8 @@ int main(int argc, char** argv) {
   parser.Add("--threads", &flags.threads, "LibTorch intra-op threads (0: every core)");
   parser.Add("--hidden", &flags.hidden, "hidden widths of each tower's MLP, e.g. 128 or 256,128");
   parser.Add("--field-dim", &flags.field_dim, "embedding width of each categorical feature");
+  parser.Add("--check-against-cpu", &flags.check_against_cpu,
+             "1: train 20 steps on the CPU and on --device and compare (exit 1 if they differ)");
   if (!parser.Parse(argc, argv)) return 2;
   try {
     return towerstream::Run(flags);

@@ -3,6 +3,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
 #include <torch/cuda.h>
 
 #include <algorithm>
@@ -257,7 +258,11 @@ torch::Tensor EmbeddingTable::RowsOf(const torch::Tensor& ids) const {
   torch::Tensor out = torch::empty(host.sizes(), torch::TensorOptions().dtype(torch::kLong));
   const int64_t* in = host.data_ptr<int64_t>();
   int64_t* rows = out.data_ptr<int64_t>();
-  for (int64_t i = 0, n = host.numel(); i < n; ++i) rows[i] = in[i] == kNoId ? -1 : RowOf(in[i]);
+  // Read-only on the id map: the lookups of a batch's histories (20 per example) split over
+  // LibTorch's threads.
+  at::parallel_for(0, host.numel(), /*grain_size=*/2048, [&](int64_t first, int64_t last) {
+    for (int64_t i = first; i < last; ++i) rows[i] = in[i] == kNoId ? -1 : RowOf(in[i]);
+  });
   return out.to(options_.device);
 }
 

@@ -214,27 +214,30 @@ TwoTowerModel::HostBatch TwoTowerModel::MakeHostBatch(std::span<const Example> b
   float* dense = h.dense.data_ptr<float>();
   int64_t* qc = h.query_codes.data_ptr<int64_t>();
   int64_t* ic = h.item_codes.data_ptr<int64_t>();
-  for (int64_t i = 0; i < b; ++i) {
-    const Example& e = batch[i];
-    customer[i] = e.customer_key;
-    article[i] = e.article_id;
-    // The last history_length purchases (mean pooling makes their order irrelevant).
-    const auto n = static_cast<int64_t>(e.recent_article_ids.size());
-    const int64_t take = std::min(n, options_.history_length);
-    for (int64_t k = 0; k < take; ++k) recent[i * l + k] = e.recent_article_ids[n - take + k];
-    const CustomerCodes& c = e.customer;
-    FillQueryDense(c.age.has_value(), static_cast<float>(c.age.value_or(0)),
-                   static_cast<int>(Date(e.day).Month()), take, options_.history_length,
-                   dense + i * kQueryDenseFeatures);
-    int64_t* q = qc + i * kQueryCodeCount;
-    q[kClubMemberStatus] = c.club_member_status;
-    q[kFashionNewsFrequency] = c.fashion_news_frequency;
-    q[kFn] = c.fn;
-    q[kActive] = c.active;
-    q[kPostalCode] = c.postal_code;
-    q[kSalesChannel] = e.sales_channel;
-    std::copy(e.article.codes.begin(), e.article.codes.end(), ic + i * kItemCodeCount);
-  }
+  // Examples fill disjoint rows: split over LibTorch's threads.
+  at::parallel_for(0, b, /*grain_size=*/256, [&](int64_t first, int64_t last) {
+    for (int64_t i = first; i < last; ++i) {
+      const Example& e = batch[i];
+      customer[i] = e.customer_key;
+      article[i] = e.article_id;
+      // The last history_length purchases (mean pooling makes their order irrelevant).
+      const auto n = static_cast<int64_t>(e.recent_article_ids.size());
+      const int64_t take = std::min(n, options_.history_length);
+      for (int64_t k = 0; k < take; ++k) recent[i * l + k] = e.recent_article_ids[n - take + k];
+      const CustomerCodes& c = e.customer;
+      FillQueryDense(c.age.has_value(), static_cast<float>(c.age.value_or(0)),
+                     static_cast<int>(Date(e.day).Month()), take, options_.history_length,
+                     dense + i * kQueryDenseFeatures);
+      int64_t* q = qc + i * kQueryCodeCount;
+      q[kClubMemberStatus] = c.club_member_status;
+      q[kFashionNewsFrequency] = c.fashion_news_frequency;
+      q[kFn] = c.fn;
+      q[kActive] = c.active;
+      q[kPostalCode] = c.postal_code;
+      q[kSalesChannel] = e.sales_channel;
+      std::copy(e.article.codes.begin(), e.article.codes.end(), ic + i * kItemCodeCount);
+    }
+  });
   return h;
 }
 
