@@ -24,6 +24,7 @@
 #include "common/kafka/admin.h"
 #include "common/kafka/consumer.h"
 #include "common/kafka/errors.h"
+#include "common/kafka/partition_list.h"
 #include "common/kafka/producer.h"
 
 namespace towerstream::ingest {
@@ -71,24 +72,6 @@ std::string_view Payload(RdKafka::Message& m) {
 
 // The message's topic without the std::string that RdKafka::Message::topic_name() allocates.
 std::string_view TopicOf(RdKafka::Message& m) { return rd_kafka_topic_name(m.c_ptr()->rkt); }
-
-// Owns the TopicPartition objects librdkafka's list calls take.
-class PartitionList {
- public:
-  PartitionList() = default;
-  ~PartitionList() { RdKafka::TopicPartition::destroy(list_); }
-  PartitionList(const PartitionList&) = delete;
-  PartitionList& operator=(const PartitionList&) = delete;
-
-  void Add(const std::string& topic, int32_t partition, int64_t offset) {
-    list_.push_back(RdKafka::TopicPartition::create(topic, partition, offset));
-  }
-  std::vector<RdKafka::TopicPartition*>& get() { return list_; }
-  bool empty() const { return list_.empty(); }
-
- private:
-  std::vector<RdKafka::TopicPartition*> list_;
-};
 
 // What a failed step of a Kafka transaction calls for: Unavailable = abort the transaction,
 // rewind and retry (librdkafka's "abortable" errors, and broker trouble); FailedPrecondition =
@@ -430,7 +413,7 @@ Status Ingester::Impl::CreateConsumers() {
 // --- Entities
 
 Status Ingester::Impl::CatchUpEntities(std::stop_token stop) {
-  PartitionList assignment;
+  kafka::PartitionList assignment;
   std::map<PartitionKey, int64_t> ends;  // where each entity partition ends now
   for (const std::string* topic : {&topics_.articles, &topics_.customers}) {
     TS_ASSIGN_OR_RETURN(int count, kafka::PartitionCount(*producer_, *topic, kAdminTimeout));
@@ -581,7 +564,7 @@ void Ingester::Impl::rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::Err
   }
   consumer->assign(partitions);
   // Parked records are read only during sweeps.
-  PartitionList paused;
+  kafka::PartitionList paused;
   for (int32_t p : parked_partitions_) paused.Add(topics_.parked, p, 0);
   if (!paused.empty()) consumer->pause(paused.get());
   sweep_due_ = true;
@@ -604,7 +587,7 @@ void Ingester::Impl::MaybeStartSweep() {
   last_sweep_ = now;
   sweep_due_ = false;
   entities_since_sweep_ = false;
-  PartitionList resumed;
+  kafka::PartitionList resumed;
   for (int32_t p : parked_partitions_) {
     int64_t low = 0, high = 0;
     if (producer_->handle().query_watermark_offsets(topics_.parked, p, &low, &high, 5'000) !=
@@ -635,7 +618,7 @@ bool Ingester::Impl::AcceptParked(RdKafka::Message& m) {
 }
 
 void Ingester::Impl::EndSweep(int32_t partition) {
-  PartitionList paused;
+  kafka::PartitionList paused;
   paused.Add(topics_.parked, partition, 0);
   consumer_->handle().pause(paused.get());
   sweep_end_.erase(partition);
@@ -931,7 +914,7 @@ Status Ingester::Impl::Emit(const std::map<PartitionKey, int64_t>& next_offsets,
   write.get();
   if (!written.ok()) return Status::FailedPrecondition(written.ToString());
 
-  PartitionList offsets;
+  kafka::PartitionList offsets;
   for (const auto& [where, next] : next_offsets) {
     offsets.Add(where.first, where.second, std::max(next, partitions_[where].committed));
   }
@@ -1062,7 +1045,7 @@ void Ingester::Impl::UpdateGauges(bool now) {
   if (!now && time - last_gauges_ < kGaugeInterval) return;
   last_gauges_ = time;
   metrics_.UpdateStore(*store_);
-  PartitionList positions;
+  kafka::PartitionList positions;
   for (const auto& [where, state] : partitions_) positions.Add(where.first, where.second, 0);
   if (positions.empty()) return;
   consumer_->handle().position(positions.get());

@@ -19,6 +19,7 @@
 #include "common/kafka/admin.h"
 #include "common/kafka/consumer.h"
 #include "common/kafka/errors.h"
+#include "common/kafka/partition_list.h"
 #include "common/kafka/producer.h"
 #include "common/trainer/example_decoder.h"
 
@@ -45,22 +46,6 @@ void Log(const char* format, ...) {
   va_end(args);
   std::fputc('\n', stderr);
 }
-
-// Owns the TopicPartition objects librdkafka's list calls take.
-class PartitionList {
- public:
-  PartitionList() = default;
-  ~PartitionList() { RdKafka::TopicPartition::destroy(list_); }
-  PartitionList(const PartitionList&) = delete;
-  PartitionList& operator=(const PartitionList&) = delete;
-  void Add(const std::string& topic, int32_t partition, int64_t offset) {
-    list_.push_back(RdKafka::TopicPartition::create(topic, partition, offset));
-  }
-  std::vector<RdKafka::TopicPartition*>& get() { return list_; }
-
- private:
-  std::vector<RdKafka::TopicPartition*> list_;
-};
 
 int64_t UnixSeconds(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
@@ -228,7 +213,7 @@ Status Trainer::Impl::WaitForTopic(std::stop_token stop, int* partitions) {
 }
 
 Status Trainer::Impl::Assign(int partitions) {
-  PartitionList list;
+  kafka::PartitionList list;
   for (int32_t p = 0; p < partitions; ++p) {
     const auto it = trained_offsets_.find(p);
     list.Add(topics_.examples, p,
@@ -335,7 +320,7 @@ Status Trainer::Impl::Snapshot() {
 
 void Trainer::Impl::CommitToGroup() {
   if (trained_offsets_.empty()) return;
-  PartitionList list;
+  kafka::PartitionList list;
   for (const auto& [p, offset] : trained_offsets_) list.Add(topics_.examples, p, offset);
   // Informational (lag in Kafka's tools): a failure costs nothing, the snapshot is the truth.
   consumer_->handle().commitAsync(list.get());

@@ -11,6 +11,7 @@
 #include "common/kafka/kafka_config.h"
 #include "common/metrics/metrics_server.h"
 #include "services/towerstream/commands.h"
+#include "services/towerstream/service_flags.h"
 #include "services/towerstream/signal_stopper.h"
 
 namespace towerstream::cli {
@@ -18,8 +19,7 @@ namespace {
 
 struct IngestArgs {
   ingest::IngestOptions options;
-  std::vector<std::string> kafka;
-  std::vector<std::string> kafka_config;
+  KafkaFlags kafka;
   std::string state;
   int history_length = events::kDefaultRecentArticles;
   int64_t max_batch_delay_ms = 100;
@@ -37,7 +37,7 @@ int Fail(int code, const std::string& message) {
 
 int RunIngest(IngestArgs& args) {
   ingest::IngestOptions& options = args.options;
-  Result<kafka::KafkaConfig> kafka = kafka::KafkaConfigFromFlags(args.kafka_config, args.kafka);
+  Result<kafka::KafkaConfig> kafka = args.kafka.ToConfig();
   if (!kafka.ok()) return Fail(2, kafka.status().message());
   options.kafka = std::move(kafka).value();
   options.store.path = args.state;
@@ -62,12 +62,8 @@ int RunIngest(IngestArgs& args) {
   SignalStopper stopper("ingest", "finishing the micro-batch in hand, committing and leaving");
   auto registry = std::make_shared<prometheus::Registry>();
   Result<std::unique_ptr<metrics::MetricsServer>> server =
-      metrics::StartMetricsServer(args.metrics_address, ingest::kServiceName, registry);
+      StartServiceMetrics("ingest", args.metrics_address, ingest::kServiceName, registry);
   if (!server.ok()) return Fail(1, server.status().message());
-  if (*server) {
-    std::fprintf(stderr, "towerstream ingest: metrics on http://%s/metrics\n",
-                 (*server)->address().c_str());
-  }
   Result<std::unique_ptr<ingest::Ingester>> ingester = ingest::Ingester::Create(options, *registry);
   if (!ingester.ok()) return Fail(1, ingester.status().message());
   const Status status = (*ingester)->Run(stopper.token());
@@ -101,13 +97,7 @@ void AddIngestCommand(CLI::App& app, int* exit_code) {
       "  towerstream ingest --kafka bootstrap.servers=127.0.0.1:9092 --state state/ingest\n"
       "  towerstream ingest --kafka bootstrap.servers=127.0.0.1:9092 --state state/ingest "
       "--on-missing-entity park --park-timeout-ms 30000");
-  cmd->add_option("--kafka", args->kafka,
-                  "librdkafka property KEY=VALUE (repeatable), e.g. "
-                  "bootstrap.servers=127.0.0.1:9092; overrides --kafka-config")
-      ->type_name("KEY=VALUE");
-  cmd->add_option("--kafka-config", args->kafka_config,
-                  "Java-style properties file of librdkafka settings (repeatable)")
-      ->type_name("FILE");
+  AddKafkaFlags(cmd, &args->kafka);
   cmd->add_option("--state", args->state, "Folder of the RocksDB feature store (created)")
       ->required()
       ->type_name("DIR");
@@ -156,11 +146,7 @@ void AddIngestCommand(CLI::App& app, int* exit_code) {
   cmd->add_flag("--no-fsync", args->no_fsync,
                 "Do not fsync RocksDB writes (faster; a power loss, unlike a crash, may then "
                 "lose state that Kafka already committed)");
-  cmd->add_option("--metrics-address", args->metrics_address,
-                  "Serve Prometheus metrics on HOST:PORT (port 0: any free port, printed at "
-                  "start; '' disables)")
-      ->capture_default_str()
-      ->type_name("ADDR");
+  AddMetricsAddressFlag(cmd, &args->metrics_address);
   cmd->callback([args, exit_code] { *exit_code = RunIngest(*args); });
 }
 

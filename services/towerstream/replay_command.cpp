@@ -14,6 +14,7 @@
 #include "common/metrics/metrics_server.h"
 #include "common/replay/replay.h"
 #include "services/towerstream/commands.h"
+#include "services/towerstream/service_flags.h"
 #include "services/towerstream/signal_stopper.h"
 
 namespace towerstream::cli {
@@ -21,8 +22,7 @@ namespace {
 
 struct ReplayArgs {
   replay::ReplayOptions options;
-  std::vector<std::string> kafka;
-  std::vector<std::string> kafka_config;
+  KafkaFlags kafka;
   std::string from;
   std::string until;
   bool entities_only = false;
@@ -60,7 +60,7 @@ void PrintSummary(const replay::ReplaySummary& summary) {
 
 int RunReplay(ReplayArgs& args) {
   replay::ReplayOptions& options = args.options;
-  Result<kafka::KafkaConfig> kafka = kafka::KafkaConfigFromFlags(args.kafka_config, args.kafka);
+  Result<kafka::KafkaConfig> kafka = args.kafka.ToConfig();
   if (!kafka.ok()) return Fail(2, kafka.status().message());
   options.kafka = std::move(kafka).value();
   for (auto [text, date] : {std::pair{&args.from, &options.from}, {&args.until, &options.until}}) {
@@ -78,12 +78,8 @@ int RunReplay(ReplayArgs& args) {
   SignalStopper stopper("replay", "stopping once what was produced is delivered");
   auto registry = std::make_shared<prometheus::Registry>();
   Result<std::unique_ptr<metrics::MetricsServer>> server =
-      metrics::StartMetricsServer(args.metrics_address, "replay", registry);
+      StartServiceMetrics("replay", args.metrics_address, "replay", registry, args.quiet);
   if (!server.ok()) return Fail(1, server.status().message());
-  if (*server != nullptr && !args.quiet) {
-    std::fprintf(stderr, "towerstream replay: metrics on http://%s/metrics\n",
-                 (*server)->address().c_str());
-  }
   Result<std::unique_ptr<replay::Replayer>> replayer = replay::Replayer::Create(options, *registry);
   if (!replayer.ok()) return Fail(1, replayer.status().message());
   const Status status = (*replayer)->Run(stopper.token());
@@ -125,13 +121,7 @@ void AddReplayCommand(CLI::App& app, int* exit_code) {
                   "Folder with the CSV files (found by their H&M header, any name)")
       ->required()
       ->type_name("DIR");
-  cmd->add_option("--kafka", args->kafka,
-                  "librdkafka property KEY=VALUE (repeatable), e.g. "
-                  "bootstrap.servers=127.0.0.1:9092; overrides --kafka-config")
-      ->type_name("KEY=VALUE");
-  cmd->add_option("--kafka-config", args->kafka_config,
-                  "Java-style properties file of librdkafka settings (repeatable)")
-      ->type_name("FILE");
+  AddKafkaFlags(cmd, &args->kafka);
   cmd->add_option("--partitions", args->options.partitions,
                   "Partitions of created topics; hm.transactions and hm.examples must have "
                   "exactly this many if they exist")
@@ -167,11 +157,7 @@ void AddReplayCommand(CLI::App& app, int* exit_code) {
       cmd->add_flag("--entities-only", args->entities_only, "Send articles and customers only");
   cmd->add_flag("--transactions-only", args->transactions_only, "Send transactions only")
       ->excludes(entities);
-  cmd->add_option("--metrics-address", args->metrics_address,
-                  "Serve Prometheus metrics on HOST:PORT (port 0: any free port, printed at "
-                  "start; '' disables)")
-      ->capture_default_str()
-      ->type_name("ADDR");
+  AddMetricsAddressFlag(cmd, &args->metrics_address);
   cmd->add_flag("--quiet,-q", args->quiet, "No progress bars and no summary (errors still print)");
   cmd->callback([args, exit_code] { *exit_code = RunReplay(*args); });
 }

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <cassert>
@@ -39,21 +40,34 @@ SignalStopper::SignalStopper(std::string command, std::string on_stop,
   }
   [[maybe_unused]] const int before = signal_pipe_write.exchange(pipe_[1]);
   assert(before == -1 && "one SignalStopper at a time");
-  // Handlers rather than a blocked mask: libraries (OpenBLAS, OpenMP) start threads before
-  // main, and a process-directed signal may land on any of them.
+  // Handlers, because libraries (OpenBLAS, OpenMP) start threads before main and a
+  // process-directed signal may land on any of them; and a blocked mask for this thread and
+  // every thread started after it (librdkafka's, RocksDB's, the HTTP servers'), so that none
+  // of those has a system call interrupted. The watcher unblocks them for itself.
   struct sigaction action {};
   action.sa_handler = OnSignal;
   sigemptyset(&action.sa_mask);
   action.sa_flags = SA_RESTART;
   sigaction(SIGINT, &action, &previous_int_);
   sigaction(SIGTERM, &action, &previous_term_);
-  if (on_usr1_) sigaction(SIGUSR1, &action, &previous_usr1_);
-  watcher_ = std::thread([this] { Watch(); });
+  sigemptyset(&signals_);
+  sigaddset(&signals_, SIGINT);
+  sigaddset(&signals_, SIGTERM);
+  if (on_usr1_) {
+    sigaction(SIGUSR1, &action, &previous_usr1_);
+    sigaddset(&signals_, SIGUSR1);
+  }
+  pthread_sigmask(SIG_BLOCK, &signals_, &previous_mask_);
+  watcher_ = std::thread([this] {
+    pthread_sigmask(SIG_UNBLOCK, &signals_, nullptr);
+    Watch();
+  });
 }
 
 SignalStopper::~SignalStopper() {
   done_.store(true);
   watcher_.join();
+  pthread_sigmask(SIG_SETMASK, &previous_mask_, nullptr);
   sigaction(SIGINT, &previous_int_, nullptr);
   sigaction(SIGTERM, &previous_term_, nullptr);
   if (on_usr1_) sigaction(SIGUSR1, &previous_usr1_, nullptr);

@@ -11,8 +11,10 @@
 
 namespace towerstream::cli {
 
-// Handles SIGINT and SIGTERM (whichever thread the kernel picks runs a handler that only writes
-// to a pipe) and turns the first one into a stop request from a watcher thread; a second one
+// Handles SIGINT and SIGTERM (a handler that only writes to a pipe, for threads that libraries
+// started before it; every thread started after it, construct it early, inherits a mask that
+// blocks them, so only its own watcher and those early threads take them) and turns the first
+// one into a stop request from the watcher thread; a second one
 // exits at once, for a shutdown that hangs. Given `on_usr1`, SIGUSR1 calls it (from the watcher
 // thread) instead of stopping: the services' "snapshot now". One at a time per process; the
 // destructor restores the previous handlers. Neither copyable nor movable.
@@ -35,6 +37,8 @@ class SignalStopper {
   std::string on_stop_;
   std::function<void()> on_usr1_;
   int pipe_[2] = {-1, -1};  // written by the handlers, read by the watcher
+  sigset_t signals_;
+  sigset_t previous_mask_;
   struct sigaction previous_int_ {};
   struct sigaction previous_term_ {};
   struct sigaction previous_usr1_ {};

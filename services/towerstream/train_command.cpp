@@ -13,6 +13,7 @@
 #include "common/trainer/embedded_trainer.h"
 #include "services/towerstream/commands.h"
 #include "services/towerstream/model_flags.h"
+#include "services/towerstream/service_flags.h"
 #include "services/towerstream/signal_stopper.h"
 
 namespace towerstream::cli {
@@ -69,12 +70,8 @@ int RunTrain(TrainArgs& args) {
   ready.store(true);
   auto registry = std::make_shared<prometheus::Registry>();
   Result<std::unique_ptr<metrics::MetricsServer>> server =
-      metrics::StartMetricsServer(args.metrics_address, "train", registry);
+      StartServiceMetrics("train", args.metrics_address, "train", registry);
   if (!server.ok()) return Fail(1, server.status().message());
-  if (*server) {
-    std::fprintf(stderr, "towerstream train: metrics on http://%s/metrics\n",
-                 (*server)->address().c_str());
-  }
   trainer::TrainerMetrics metrics(*registry, "train");
   std::fprintf(stderr, "towerstream train: %s on %s, %d thread(s), snapshots in %s (%s)\n",
                args.data.c_str(), options.session.model.device.str().c_str(), threads,
@@ -151,10 +148,7 @@ void AddTrainCommand(CLI::App& app, int* exit_code) {
                   "Folder for the enrichment's RocksDB store (default: a temporary folder, "
                   "removed at the end)")
       ->type_name("DIR");
-  cmd->add_option("--metrics-address", args->metrics_address,
-                  "Serve Prometheus metrics on HOST:PORT while training ('' : off)")
-      ->capture_default_str()
-      ->type_name("ADDR");
+  AddMetricsAddressFlag(cmd, &args->metrics_address);
   cmd->add_flag("-q,--quiet", args->quiet, "No progress bar");
   AddModelFlags(cmd, &args->model, "off");
   cmd->callback([args, exit_code] { *exit_code = RunTrain(*args); });

@@ -12,6 +12,7 @@
 #include "common/trainer/trainer.h"
 #include "services/towerstream/commands.h"
 #include "services/towerstream/model_flags.h"
+#include "services/towerstream/service_flags.h"
 #include "services/towerstream/signal_stopper.h"
 
 namespace towerstream::cli {
@@ -20,8 +21,7 @@ namespace {
 struct TrainerArgs {
   trainer::TrainerOptions options;
   ModelFlags model;
-  std::vector<std::string> kafka;
-  std::vector<std::string> kafka_config;
+  KafkaFlags kafka;
   int64_t max_batch_delay_ms = 1000;
   std::string metrics_address = std::string(metrics::kTrainerAddress);
 };
@@ -46,7 +46,7 @@ int RunTrainer(TrainerArgs& args) {
     }
   });
   trainer::TrainerOptions& options = args.options;
-  Result<kafka::KafkaConfig> kafka = kafka::KafkaConfigFromFlags(args.kafka_config, args.kafka);
+  Result<kafka::KafkaConfig> kafka = args.kafka.ToConfig();
   if (!kafka.ok()) return Fail(2, kafka.status().message());
   options.kafka = std::move(kafka).value();
   Result<trainer::SessionOptions> session = SessionOptionsFrom(args.model);
@@ -61,12 +61,8 @@ int RunTrainer(TrainerArgs& args) {
 
   auto registry = std::make_shared<prometheus::Registry>();
   Result<std::unique_ptr<metrics::MetricsServer>> server =
-      metrics::StartMetricsServer(args.metrics_address, trainer::kServiceName, registry);
+      StartServiceMetrics("trainer", args.metrics_address, trainer::kServiceName, registry);
   if (!server.ok()) return Fail(1, server.status().message());
-  if (*server) {
-    std::fprintf(stderr, "towerstream trainer: metrics on http://%s/metrics\n",
-                 (*server)->address().c_str());
-  }
   std::fprintf(stderr,
                "towerstream trainer: training on %s with %d thread(s), snapshots in %s (%s)\n",
                options.session.model.device.str().c_str(), threads, args.model.snapshot_dir.c_str(),
@@ -105,13 +101,7 @@ void AddTrainerCommand(CLI::App& app, int* exit_code) {
       "  towerstream trainer --kafka bootstrap.servers=127.0.0.1:9092 --snapshot-dir snapshots/\n"
       "  towerstream snapshot --trainer 127.0.0.1:9404\n"
       "  towerstream evaluate --snapshot snapshots/ --data data/");
-  cmd->add_option("--kafka", args->kafka,
-                  "librdkafka property KEY=VALUE (repeatable), e.g. "
-                  "bootstrap.servers=127.0.0.1:9092; overrides --kafka-config")
-      ->type_name("KEY=VALUE");
-  cmd->add_option("--kafka-config", args->kafka_config,
-                  "Java-style properties file of librdkafka settings (repeatable)")
-      ->type_name("FILE");
+  AddKafkaFlags(cmd, &args->kafka);
   cmd->add_option("--topic-prefix", args->options.topic_prefix,
                   "Put in front of every topic name and the consumer group")
       ->type_name("PREFIX");
@@ -135,10 +125,7 @@ void AddTrainerCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--admin-token", args->options.admin_token,
                   "Bearer token the admin API requires (required beyond loopback)")
       ->type_name("TOKEN");
-  cmd->add_option("--metrics-address", args->metrics_address,
-                  "Serve Prometheus metrics on HOST:PORT (port 0: any free port; '' : off)")
-      ->capture_default_str()
-      ->type_name("ADDR");
+  AddMetricsAddressFlag(cmd, &args->metrics_address);
   AddModelFlags(cmd, &args->model, "5m");
   cmd->callback([args, exit_code] { *exit_code = RunTrainer(*args); });
 }
