@@ -10,6 +10,7 @@
 #include "common/base/progress.h"
 #include "common/hm/hm_reader.h"
 #include "common/model/example.h"
+#include "common/model/fast_ops.h"
 #include "common/replay/data_files.h"
 #include "common/trainer/embedded_trainer.h"
 #include "common/trainer/model_config.h"
@@ -179,7 +180,8 @@ Result<EvaluationReport> Evaluate(const EvaluateOptions& options) {
     torch::Tensor top;
     try {
       torch::NoGradGuard no_grad;
-      const torch::Tensor scores = query_vectors.to(options.device).matmul(item_vectors.t());
+      const torch::Tensor scores = model::MatMul(query_vectors.to(options.device), item_vectors,
+                                                 false, /*transpose_b=*/true);
       top = std::get<1>(scores.topk(k, /*dim=*/1)).to(torch::kCPU).contiguous();
     } catch (const std::exception& e) {
       return Status::Internal(std::string("evaluate: scoring failed: ") + e.what());

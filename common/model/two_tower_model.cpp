@@ -15,6 +15,7 @@
 
 #include "common/base/date.h"
 #include "common/model/binary_io.h"
+#include "common/model/fast_ops.h"
 
 namespace towerstream::model {
 namespace {
@@ -406,7 +407,8 @@ Result<ProgressiveCounts> TwoTowerModel::Evaluate(std::span<const Example> queri
     const int64_t k = std::min<int64_t>(100, total);
     for (int64_t begin = 0; begin < on_device.size(0); begin += kScoreChunk) {
       const int64_t n = std::min(kScoreChunk, on_device.size(0) - begin);
-      const torch::Tensor scores = on_device.narrow(0, begin, n).matmul(cached_items_.t());
+      const torch::Tensor scores =
+          MatMul(on_device.narrow(0, begin, n), cached_items_, false, /*transpose_b=*/true);
       const torch::Tensor top =
           std::get<1>(scores.topk(k, /*dim=*/1, /*largest=*/true, /*sorted=*/true))
               .to(torch::kCPU)

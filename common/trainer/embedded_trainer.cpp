@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <future>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "common/base/progress.h"
@@ -52,8 +54,15 @@ class StateDir {
 // One epoch's enrichment: a fresh feature store loaded with every article and customer.
 class EpochEnrichment {
  public:
+  // Examples of one micro-batch, in file order, and whether the file has more to train on.
+  struct Chunk {
+    std::vector<model::Example> examples;
+    std::vector<std::string> ids;
+    bool more = true;
+  };
+
   static Result<std::unique_ptr<EpochEnrichment>> Open(const std::filesystem::path& dir,
-                                                       const replay::DataFiles& files,
+                                                       const replay::DataFiles& files, Date until,
                                                        int history_length,
                                                        model::TwoTowerModel& model,
                                                        int64_t* rows_rejected) {
@@ -76,8 +85,44 @@ class EpochEnrichment {
     out->enricher_ = std::make_unique<ingest::Enricher>(*out->store_, enrich);
     TS_RETURN_IF_ERROR(out->LoadArticles(files.articles, model, rows_rejected));
     TS_RETURN_IF_ERROR(out->LoadCustomers(files.customers, rows_rejected));
+    TS_ASSIGN_OR_RETURN(out->reader_, hm::TransactionReader::Open(files.transactions));
+    out->source_ = std::filesystem::path(files.transactions).filename().string();
+    out->until_ = until;
     return out;
   }
+
+  // Reads up to `batch_size` transactions before `until` and enriches them. Touches only this
+  // object, so the next micro-batch can be prepared on another thread while one trains.
+  Result<Chunk> Next(int64_t batch_size) {
+    Chunk chunk;
+    inputs_.clear();
+    hm::Transaction t;
+    while (static_cast<int64_t>(inputs_.size()) < batch_size) {
+      TS_ASSIGN_OR_RETURN(chunk.more, reader_->Next(&t));
+      if (!chunk.more) break;
+      if (previous_ && t.t_dat < *previous_) {
+        return Status::InvalidArgument(
+            reader_->file() + ":" + std::to_string(reader_->line()) + ": t_dat " +
+            t.t_dat.ToString() + " comes after " + previous_->ToString() +
+            ": train needs transactions sorted by t_dat (as Kaggle's file and `towerstream "
+            "generate`'s are)");
+      }
+      previous_ = t.t_dat;
+      if (!(t.t_dat < until_)) {
+        chunk.more = false;  // sorted: nothing later trains
+        break;
+      }
+      ingest::EnrichInput& in = inputs_.emplace_back();
+      in.position = {0, reader_->line()};
+      in.event.event_id = events::MakeTransactionEventId(source_, reader_->line());
+      in.event.transaction = t;
+      TS_ASSIGN_OR_RETURN(in.customer, features::CustomerKeyFromId(t.customer_id));
+    }
+    if (!inputs_.empty()) TS_RETURN_IF_ERROR(Enrich(inputs_, &chunk.examples, &chunk.ids));
+    return chunk;
+  }
+
+  const hm::LoadStats& stats() const { return reader_->stats(); }
 
   // Enriches `inputs` into examples (appended to `examples`, event ids to `ids`) and writes
   // their history.
@@ -134,6 +179,11 @@ class EpochEnrichment {
   std::unique_ptr<ingest::Enricher> enricher_;
   features::FeatureBatch batch_;
   std::vector<ingest::EnrichOutcome> outcomes_;
+  std::unique_ptr<hm::TransactionReader> reader_;
+  std::string source_;  // the file's base name, for event ids
+  Date until_;
+  std::optional<Date> previous_;
+  std::vector<ingest::EnrichInput> inputs_;
 };
 
 // The snapshot offsets of an embedded run: one "topic" naming the file and the split, with
@@ -260,10 +310,6 @@ Result<EmbeddedSummary> TrainEmbedded(const EmbeddedOptions& options, SnapshotSc
   }
 
   StateDir state(options.state_dir);
-  const std::string source = std::filesystem::path(files.transactions).filename().string();
-  std::vector<ingest::EnrichInput> inputs;
-  std::vector<model::Example> examples;
-  std::vector<std::string> ids;
   const auto snapshot = [&]() -> Status {
     TS_ASSIGN_OR_RETURN(summary.snapshot_id, session->Snapshot(offsets));
     schedule.Done(session->events_trained());
@@ -275,53 +321,33 @@ Result<EmbeddedSummary> TrainEmbedded(const EmbeddedOptions& options, SnapshotSc
     TS_ASSIGN_OR_RETURN(
         auto enrichment,
         EpochEnrichment::Open(state.path() / ("epoch-" + std::to_string(epoch)), files,
-                              options.history_length, session->model(),
+                              summary.until, options.history_length, session->model(),
                               epoch == first_epoch ? &summary.rows_rejected : &ignored_rejections));
-    TS_ASSIGN_OR_RETURN(auto reader, hm::TransactionReader::Open(files.transactions));
     int64_t& done = offsets[stream][epoch];
     int64_t seen = 0;  // examples enriched in this epoch, trained or skipped
-    std::optional<Date> previous;
-    hm::Transaction t;
-    bool more = true;
-    while (more && !summary.interrupted) {
-      inputs.clear();
-      while (static_cast<int64_t>(inputs.size()) < options.batch_size) {
-        TS_ASSIGN_OR_RETURN(more, reader->Next(&t));
-        if (!more) break;
-        if (previous && t.t_dat < *previous) {
-          return Status::InvalidArgument(
-              reader->file() + ":" + std::to_string(reader->line()) + ": t_dat " +
-              t.t_dat.ToString() + " comes after " + previous->ToString() +
-              ": train needs transactions sorted by t_dat (as Kaggle's file and `towerstream "
-              "generate`'s are)");
-        }
-        previous = t.t_dat;
-        if (!(t.t_dat < summary.until)) {
-          more = false;  // sorted: nothing later trains
-          break;
-        }
-        ingest::EnrichInput& in = inputs.emplace_back();
-        in.position = {0, reader->line()};
-        in.event.event_id = events::MakeTransactionEventId(source, reader->line());
-        in.event.transaction = t;
-        TS_ASSIGN_OR_RETURN(in.customer, features::CustomerKeyFromId(t.customer_id));
-      }
-      if (inputs.empty()) break;
-      examples.clear();
-      ids.clear();
-      TS_RETURN_IF_ERROR(enrichment->Enrich(inputs, &examples, &ids));
+    // One micro-batch is enriched (RocksDB, decoding) on another thread while the previous one
+    // trains: the two take comparable time on a CPU.
+    const auto prepare = [&] {
+      return std::async(std::launch::async,
+                        [&enrichment, &options] { return enrichment->Next(options.batch_size); });
+    };
+    std::future<Result<EpochEnrichment::Chunk>> pending = prepare();
+    while (true) {
+      TS_ASSIGN_OR_RETURN(EpochEnrichment::Chunk chunk, pending.get());
+      if (chunk.more) pending = prepare();
       // After a resume, the first `skip` examples of this epoch were trained already: they
       // are enriched again (histories need them) but not trained twice.
       size_t first = 0;
       if (epoch == first_epoch && seen < skip) {
         first = static_cast<size_t>(
-            std::min<int64_t>(skip - seen, static_cast<int64_t>(examples.size())));
+            std::min<int64_t>(skip - seen, static_cast<int64_t>(chunk.examples.size())));
       }
-      seen += static_cast<int64_t>(examples.size());
-      if (first < examples.size()) {
-        const std::span<const model::Example> batch(examples.data() + first,
-                                                    examples.size() - first);
-        const std::span<const std::string> batch_ids(ids.data() + first, ids.size() - first);
+      seen += static_cast<int64_t>(chunk.examples.size());
+      if (first < chunk.examples.size()) {
+        const std::span<const model::Example> batch(chunk.examples.data() + first,
+                                                    chunk.examples.size() - first);
+        const std::span<const std::string> batch_ids(chunk.ids.data() + first,
+                                                     chunk.ids.size() - first);
         TS_RETURN_IF_ERROR(session->TrainBatch(batch, batch_ids));
         done += static_cast<int64_t>(batch.size());
         summary.examples_trained += static_cast<int64_t>(batch.size());
@@ -331,11 +357,13 @@ Result<EmbeddedSummary> TrainEmbedded(const EmbeddedOptions& options, SnapshotSc
       if (!summary.interrupted && schedule.Due(session->events_trained())) {
         TS_RETURN_IF_ERROR(snapshot());
       }
+      if (summary.interrupted || !chunk.more) break;
     }
+    if (pending.valid()) pending.wait();  // an interrupted epoch's prepared batch
     // Every epoch reads the same file: its bad rows are worth reporting once.
     if (epoch == first_epoch) {
-      ReportRejections(reader->stats());
-      summary.rows_rejected += reader->stats().rows_rejected;
+      ReportRejections(enrichment->stats());
+      summary.rows_rejected += enrichment->stats().rows_rejected;
     }
     if (!summary.interrupted) {
       offsets[stream][epoch + 1] = 0;  // this epoch is complete

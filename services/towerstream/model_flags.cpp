@@ -31,7 +31,8 @@ void AddModelFlags(CLI::App* cmd, ModelFlags* f, const std::string& snapshot_eve
                 "the latest one)");
   cmd->add_option("--device", f->device, "Where to train: auto (CUDA if present), cpu, cuda[:N]")
       ->capture_default_str();
-  cmd->add_option("--threads", f->threads, "CPU threads for LibTorch (0: every core)")
+  cmd->add_option("--threads", f->threads,
+                  "CPU threads for LibTorch (0: every core; `train` leaves one to enrichment)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber)
       ->type_name("N");
@@ -154,10 +155,9 @@ Result<trainer::SnapshotEvery> SnapshotEveryFrom(const ModelFlags& f) {
   return trainer::ParseSnapshotEvery(f.snapshot_every);
 }
 
-int ApplyThreads(const ModelFlags& f) {
-  const int threads = f.threads > 0
-                          ? f.threads
-                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+int ApplyThreads(const ModelFlags& f, int reserved) {
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = f.threads > 0 ? f.threads : std::max(1, cores - reserved);
   torch::set_num_threads(threads);
   model::LimitBlasThreads(1);
   return threads;

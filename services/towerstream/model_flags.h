@@ -46,8 +46,9 @@ void AddModelFlags(CLI::App* cmd, ModelFlags* flags, const std::string& snapshot
 Result<trainer::SessionOptions> SessionOptionsFrom(const ModelFlags& flags);
 Result<trainer::SnapshotEvery> SnapshotEveryFrom(const ModelFlags& flags);
 
-// Sets LibTorch's intra-op threads: --threads, or every core when 0 (LibTorch's own default on
-// Debian is one thread). Returns the number used.
-int ApplyThreads(const ModelFlags& flags);
+// Sets LibTorch's intra-op threads: --threads, or when 0 every core but `reserved` (left to
+// work that overlaps the training step, such as embedded enrichment; at least one thread).
+// LibTorch's own default on Debian is one thread. Returns the number used.
+int ApplyThreads(const ModelFlags& flags, int reserved = 0);
 
 }  // namespace towerstream::cli

@@ -64,7 +64,8 @@ int RunTrain(TrainArgs& args) {
   if (!every.ok()) return Fail(2, every.status().message());
   options.snapshot_every = *every;
   if (Status s = options.Validate(); !s.ok()) return Fail(2, s.message());
-  const int threads = ApplyThreads(args.model);
+  // One core enriches the next micro-batch while the others train.
+  const int threads = ApplyThreads(args.model, /*reserved=*/1);
 
   schedule.emplace(options.snapshot_every);
   ready.store(true);
