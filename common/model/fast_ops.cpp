@@ -192,8 +192,7 @@ torch::Tensor Linear(const torch::Tensor& x, const torch::Tensor& weight,
 
 torch::Tensor L2Normalize(const torch::Tensor& x, double eps) {
   if (!x.is_cpu() || x.scalar_type() != torch::kFloat || x.dim() != 2) {
-    return torch::nn::functional::normalize(
-        x, torch::nn::functional::NormalizeFuncOptions().dim(1).eps(eps));
+    return x / x.norm(2, /*dim=*/1, /*keepdim=*/true).clamp_min(eps);
   }
   return L2NormalizeFunction::apply(x, eps);
 }

@@ -135,6 +135,7 @@ class Trainer::Impl {
   Clock::time_point batch_started_;
   int64_t consumed_ = 0;
   int64_t dead_lettered_ = 0;
+  int32_t partitions_ = 0;  // of hm.examples, all assigned to this trainer
   std::map<int32_t, int64_t> lag_;
   Clock::time_point last_error_log_{};
 
@@ -228,6 +229,7 @@ Status Trainer::Impl::Assign(int partitions) {
   }
   TS_RETURN_IF_ERROR(kafka::StatusFromRdKafka(consumer_->handle().assign(list.get()),
                                               "assign " + topics_.examples));
+  partitions_ = partitions;
   Log("reading %s: %d partitions", topics_.examples.c_str(), partitions);
   return Status::Ok();
 }
@@ -327,13 +329,16 @@ void Trainer::Impl::CommitToGroup() {
 }
 
 void Trainer::Impl::UpdateLag() {
-  for (const auto& [p, next] : pending_offsets_) {
+  // Every assigned partition, also those nothing was read from yet (their lag is all of it).
+  for (int32_t p = 0; p < partitions_; ++p) {
     int64_t low = 0, high = 0;
     if (consumer_->handle().get_watermark_offsets(topics_.examples, p, &low, &high) !=
             RdKafka::ERR_NO_ERROR ||
         high < 0) {
       continue;
     }
+    const auto it = pending_offsets_.find(p);
+    const int64_t next = it != pending_offsets_.end() ? it->second : std::max<int64_t>(low, 0);
     lag_[p] = std::max<int64_t>(0, high - next);
     metrics_.SetLag(topics_.examples, p, lag_[p]);
   }
