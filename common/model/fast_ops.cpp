@@ -64,7 +64,10 @@ class LinearFunction : public torch::autograd::Function<LinearFunction> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
                                const torch::Tensor& weight, const torch::Tensor& bias) {
     torch::NoGradGuard no_grad;
-    torch::Tensor y = bias.unsqueeze(0).expand({x.size(0), weight.size(0)}).contiguous();
+    // A fresh buffer: for one row, expand(...).contiguous() would be the bias itself, and the
+    // Gemm below (beta 1) would add into the parameter.
+    torch::Tensor y = torch::empty({x.size(0), weight.size(0)}, x.options());
+    y.copy_(bias.unsqueeze(0).expand_as(y));
     Gemm(false, true, 1.0f, x, weight, 1.0f, y);
     ctx->save_for_backward({x, weight});
     return y;

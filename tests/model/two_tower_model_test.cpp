@@ -67,6 +67,23 @@ TEST(TwoTowerModelTest, LearnsAPlantedStructureThatProgressiveValidationSees) {
   EXPECT_EQ(model->stats().catalogue, 400);
 }
 
+// Serving embeds one query at a time: its vector must be the one it gets within a batch.
+TEST(TwoTowerModelTest, AQueryAloneEmbedsAsItDoesInABatch) {
+  PlantedStream stream(500, 100, 4, 0.8, 5);
+  auto model = MakeModel(SmallOptions());
+  for (int step = 0; step < 30; ++step) ASSERT_TRUE(model->Train(stream.Batch(64)).ok());
+  const std::vector<Example> queries = stream.Batch(16);
+  const Result<torch::Tensor> together = model->QueryEmbeddings(queries);
+  ASSERT_TRUE(together.ok());
+  for (size_t i = 0; i < queries.size(); ++i) {
+    const Result<torch::Tensor> alone = model->QueryEmbeddings(std::span(&queries[i], 1));
+    ASSERT_TRUE(alone.ok());
+    EXPECT_TRUE(torch::allclose(alone->squeeze(0), (*together)[static_cast<int64_t>(i)], 1e-5,
+                                1e-6))
+        << "query " << i;
+  }
+}
+
 TEST(TwoTowerModelTest, SameSeedAndBatchesGiveIdenticalModels) {
   PlantedStream stream(500, 100, 4, 0.8, 2);
   std::vector<std::vector<Example>> batches;
