@@ -12,6 +12,7 @@
 #include "common/model/example.h"
 #include "common/model/fast_ops.h"
 #include "common/replay/data_files.h"
+#include "common/serving/customer_histories.h"
 #include "common/trainer/embedded_trainer.h"
 #include "common/trainer/model_config.h"
 
@@ -22,20 +23,6 @@ namespace {
 constexpr int64_t kTopK = 100;
 // Customers scored per matrix product with the catalogue.
 constexpr int64_t kQueryChunk = 1024;
-
-// What the evaluation needs of a customer's past: their latest purchases (oldest first) and
-// the sales channel of the latest one.
-struct Past {
-  std::vector<hm::ArticleId> recent;
-  int32_t last_channel = 0;
-};
-
-void Remember(Past& past, hm::ArticleId article, int32_t channel, size_t keep) {
-  if (keep == 0) return;
-  if (past.recent.size() == keep) past.recent.erase(past.recent.begin());
-  past.recent.push_back(article);
-  past.last_channel = channel;
-}
 
 }  // namespace
 
@@ -88,41 +75,26 @@ Result<EvaluationReport> Evaluate(const EvaluateOptions& options) {
       model.AddArticle(article.article_id, model::ArticleCodesOf(article));
     }
   }
-  std::unordered_map<int64_t, model::CustomerCodes> customers;
-  if (!files.customers.empty()) {
-    TS_ASSIGN_OR_RETURN(auto reader, hm::CustomerReader::Open(files.customers));
-    hm::Customer customer;
-    while (true) {
-      TS_ASSIGN_OR_RETURN(const bool more, reader->Next(&customer));
-      if (!more) break;
-      customers[model::CustomerKey(customer.customer_id)] = model::CustomerCodesOf(customer);
-    }
-  }
-
-  const auto keep =
+  serving::CustomerHistoryOptions history_options;
+  history_options.data_dir = options.data_dir;
+  history_options.as_of = report.test_start;
+  history_options.history_length =
       static_cast<size_t>(options.history_length.value_or(model.options().history_length));
-  std::unordered_map<int64_t, Past> past;
   std::unordered_map<int64_t, std::vector<hm::ArticleId>> bought;  // in the test window
   std::unordered_map<hm::ArticleId, int64_t> popular;              // in the baseline window
-  {
-    TS_ASSIGN_OR_RETURN(auto reader, hm::TransactionReader::Open(files.transactions));
-    hm::Transaction t;
-    while (true) {
-      TS_ASSIGN_OR_RETURN(const bool more, reader->Next(&t));
-      if (!more) break;
-      const int64_t key = model::CustomerKey(t.customer_id);
-      if (t.t_dat < report.test_start) {
-        Remember(past[key], t.article_id, t.sales_channel_id, keep);
-        if (!(t.t_dat < baseline_start)) ++popular[t.article_id];
-      } else if (t.t_dat < report.test_end) {
-        ++report.test_purchases;
-        std::vector<hm::ArticleId>& actual = bought[key];
-        if (std::find(actual.begin(), actual.end(), t.article_id) == actual.end()) {
-          actual.push_back(t.article_id);
+  TS_ASSIGN_OR_RETURN(
+      const serving::CustomerHistories histories,
+      serving::CustomerHistories::Load(history_options, [&](const hm::Transaction& t) {
+        if (t.t_dat < report.test_start) {
+          if (!(t.t_dat < baseline_start)) ++popular[t.article_id];
+        } else if (t.t_dat < report.test_end) {
+          ++report.test_purchases;
+          std::vector<hm::ArticleId>& actual = bought[model::CustomerKey(t.customer_id)];
+          if (std::find(actual.begin(), actual.end(), t.article_id) == actual.end()) {
+            actual.push_back(t.article_id);
+          }
         }
-      }
-    }
-  }
+      }));
   if (bought.empty()) {
     return Status::InvalidArgument("evaluate: no purchase in the test window [" +
                                    report.test_start.ToString() + ", " +
@@ -162,19 +134,8 @@ Result<EvaluationReport> Evaluate(const EvaluateOptions& options) {
     const size_t end = std::min(scored.size(), begin + kQueryChunk);
     queries.clear();
     for (size_t i = begin; i < end; ++i) {
-      model::Example& q = queries.emplace_back();
-      q.customer_key = scored[i];
-      const auto c = customers.find(scored[i]);
-      if (c != customers.end()) q.customer = c->second;
-      q.day = report.test_start.days_since_epoch();
-      const auto p = past.find(scored[i]);
-      if (p != past.end()) {
-        q.recent_article_ids = p->second.recent;
-        q.sales_channel = p->second.last_channel;
-      } else {
-        ++report.customers_without_history;
-        q.sales_channel = 2;  // online: the channel of most purchases
-      }
+      queries.push_back(histories.QueryFor(scored[i]));
+      if (histories.RecentPurchases(scored[i]).empty()) ++report.customers_without_history;
     }
     TS_ASSIGN_OR_RETURN(const torch::Tensor query_vectors, model.QueryEmbeddings(queries));
     torch::Tensor top;

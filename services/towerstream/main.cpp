@@ -20,6 +20,8 @@ int main(int argc, char** argv) {
   towerstream::cli::AddTrainCommand(app, &exit_code);
   towerstream::cli::AddSnapshotCommand(app, &exit_code);
   towerstream::cli::AddEvaluateCommand(app, &exit_code);
+  towerstream::cli::AddRecommendCommand(app, &exit_code);
+  towerstream::cli::AddServeCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

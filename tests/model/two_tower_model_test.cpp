@@ -78,8 +78,8 @@ TEST(TwoTowerModelTest, AQueryAloneEmbedsAsItDoesInABatch) {
   for (size_t i = 0; i < queries.size(); ++i) {
     const Result<torch::Tensor> alone = model->QueryEmbeddings(std::span(&queries[i], 1));
     ASSERT_TRUE(alone.ok());
-    EXPECT_TRUE(torch::allclose(alone->squeeze(0), (*together)[static_cast<int64_t>(i)], 1e-5,
-                                1e-6))
+    EXPECT_TRUE(
+        torch::allclose(alone->squeeze(0), (*together)[static_cast<int64_t>(i)], 1e-5, 1e-6))
         << "query " << i;
   }
 }

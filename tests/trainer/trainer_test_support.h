@@ -14,6 +14,7 @@
 #include "common/base/status.h"
 #include "common/events/events.h"
 #include "common/kafka/producer.h"
+#include "common/model/two_tower_model.h"
 #include "common/snapshot/snapshot_store.h"
 
 namespace towerstream::trainer::testing {
@@ -44,6 +45,9 @@ Result<nlohmann::json> AdminCall(const std::string& address, const std::string& 
 // The admin address a trainer printed to its log ("admin API on http://HOST:PORT"), waiting up
 // to `timeout` for it; "" if it never came.
 std::string AdminAddressIn(const std::string& log, std::chrono::milliseconds timeout);
+
+// A small, fast model for in-process tests (dimension 16, one hidden layer of 32).
+model::ModelOptions SmallModelOptions();
 
 // Small, fast model flags for the towerstream binary in the tests.
 std::vector<std::string> SmallModelFlags();

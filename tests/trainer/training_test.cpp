@@ -16,29 +16,16 @@
 #include "tests/model/planted_stream.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/trainer/planted_data.h"
+#include "tests/trainer/trainer_test_support.h"
 
 namespace towerstream::trainer {
 namespace {
 
 using std::chrono::milliseconds;
 
-model::ModelOptions SmallModel() {
-  model::ModelOptions o;
-  o.towers.dim = 16;
-  o.towers.hidden = {32};
-  o.towers.field_dim = 4;
-  o.towers.postal_code_buckets = 64;
-  o.towers.product_code_buckets = 1024;
-  o.towers.item_code_buckets = 64;
-  o.estimator.buckets = 4096;
-  o.customer_cold_rows = 64;
-  o.article_cold_rows = 16;
-  return o;
-}
-
 SessionOptions Session(const std::filesystem::path& dir) {
   SessionOptions s;
-  s.model = SmallModel();
+  s.model = testing::SmallModelOptions();
   s.snapshot_dir = dir;
   s.fsync = false;
   s.eval_queries = 32;
@@ -46,7 +33,7 @@ SessionOptions Session(const std::filesystem::path& dir) {
 }
 
 TEST(ModelConfigTest, JsonRoundTripsEveryOption) {
-  model::ModelOptions o = SmallModel();
+  model::ModelOptions o = testing::SmallModelOptions();
   o.towers.hidden = {48, 24};
   o.towers.temperature = 0.07;
   o.admit_after = 3;
@@ -66,7 +53,7 @@ TEST(ModelConfigTest, JsonRoundTripsEveryOption) {
 }
 
 TEST(ModelConfigTest, DifferencesNameTheOptions) {
-  model::ModelOptions a = SmallModel(), b = SmallModel();
+  model::ModelOptions a = testing::SmallModelOptions(), b = testing::SmallModelOptions();
   b.towers.dim = 32;
   b.estimator.alpha = 0.3;
   const std::string d = ModelConfigDifferences(a, b);
@@ -75,12 +62,12 @@ TEST(ModelConfigTest, DifferencesNameTheOptions) {
 }
 
 TEST(ModelConfigTest, MissingOrMistypedFieldIsCorruptionNamingIt) {
-  nlohmann::json config = ModelConfigToJson(SmallModel());
+  nlohmann::json config = ModelConfigToJson(testing::SmallModelOptions());
   config.erase("history_length");
   Result<model::ModelOptions> r = ModelConfigFromJson(config, torch::kCPU);
   EXPECT_EQ(r.status().code(), StatusCode::kCorruption);
   EXPECT_NE(r.status().message().find("history_length"), std::string::npos);
-  config = ModelConfigToJson(SmallModel());
+  config = ModelConfigToJson(testing::SmallModelOptions());
   config["dim"] = "wide";
   r = ModelConfigFromJson(config, torch::kCPU);
   EXPECT_EQ(r.status().code(), StatusCode::kCorruption);

@@ -1,0 +1,82 @@
+// What a query needs of a customer, read from the H&M CSV files: their features and their
+// latest purchases before a moment, plus a short description of every article (for printing
+// recommendations). `towerstream recommend`, `serve` and `evaluate` build queries from it.
+//
+// Immutable once loaded, so safe to share between threads.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/base/date.h"
+#include "common/base/status.h"
+#include "common/hm/records.h"
+#include "common/model/example.h"
+
+namespace towerstream::serving {
+
+struct CustomerHistoryOptions {
+  // Folder with articles.csv, customers.csv and transactions (found by their headers); the
+  // transactions file is required, the other two are optional (queries then lack features).
+  std::filesystem::path data_dir;
+  // Purchases before this day form the histories; unset: every purchase of the file (queries
+  // are then dated the day after the last one).
+  std::optional<Date> as_of;
+  // Purchases kept per customer, most recent last (the model's history length).
+  size_t history_length = 20;
+
+  Status Validate() const;
+};
+
+struct ArticleDescription {
+  std::string name;    // prod_name
+  std::string type;    // product_type_name
+  std::string colour;  // colour_group_name
+};
+
+class CustomerHistories {
+ public:
+  // One pass over each file. `on_transaction`, when set, also sees every valid transaction of
+  // the file (before and after as_of), in file order: the evaluator collects its test window
+  // and popularity baseline in the same pass. Bad rows are skipped, as the readers report them.
+  static Result<CustomerHistories> Load(
+      const CustomerHistoryOptions& options,
+      const std::function<void(const hm::Transaction&)>& on_transaction = {});
+
+  // The query for a customer at as_of(): features (unknown customer: all missing), the latest
+  // purchases, and the channel of the latest one (online when there is none).
+  model::Example QueryFor(int64_t customer_key) const;
+  model::Example QueryFor(std::string_view customer_id) const {
+    return QueryFor(model::CustomerKey(customer_id));
+  }
+  // Whether customers.csv or a purchase before as_of() mentions the customer.
+  bool Knows(int64_t customer_key) const;
+  // Purchases before as_of(), oldest first (at most history_length); empty for strangers.
+  const std::vector<hm::ArticleId>& RecentPurchases(int64_t customer_key) const;
+  // Null for an article articles.csv does not describe.
+  const ArticleDescription* Describe(hm::ArticleId article) const;
+
+  Date as_of() const { return as_of_; }
+  int64_t customers() const { return static_cast<int64_t>(customers_.size()); }
+  int64_t customers_with_history() const { return static_cast<int64_t>(past_.size()); }
+
+ private:
+  struct Past {
+    std::vector<hm::ArticleId> recent;
+    int32_t last_channel = 0;
+  };
+
+  Date as_of_;
+  std::unordered_map<int64_t, model::CustomerCodes> customers_;
+  std::unordered_map<int64_t, Past> past_;
+  std::unordered_map<hm::ArticleId, ArticleDescription> articles_;
+};
+
+}  // namespace towerstream::serving

@@ -1,0 +1,175 @@
+// `towerstream recommend`: the top k articles of a snapshot for some customers, printed beside
+// what they bought before (and, with --as-of, what they really bought from that day on).
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/serving/customer_histories.h"
+#include "common/serving/recommender.h"
+#include "services/towerstream/commands.h"
+
+namespace towerstream::cli {
+namespace {
+
+struct RecommendArgs {
+  std::string snapshot;
+  std::string data;
+  std::vector<std::string> customer_ids;
+  int64_t k = 12;
+  std::string as_of;
+  bool exclude_purchased = false;
+  bool json = false;
+};
+
+int Fail(int code, const std::string& message) {
+  std::fprintf(stderr, "towerstream recommend: %s\n", message.c_str());
+  return code;
+}
+
+std::string Describe(const serving::CustomerHistories& histories, hm::ArticleId article) {
+  const serving::ArticleDescription* d = histories.Describe(article);
+  if (d == nullptr) return "(not in articles.csv)";
+  return d->name + " · " + d->type + " · " + d->colour;
+}
+
+int RunRecommend(const RecommendArgs& args) {
+  for (const std::string& id : args.customer_ids) {
+    if (!hm::IsValidCustomerId(id)) {
+      return Fail(2, "--customer-id " + id + ": must be 64 lowercase hex characters");
+    }
+  }
+  serving::CustomerHistoryOptions history_options;
+  history_options.data_dir = args.data;
+  if (!args.as_of.empty()) {
+    Result<Date> as_of = Date::Parse(args.as_of);
+    if (!as_of.ok()) return Fail(2, "--as-of: " + as_of.status().message());
+    history_options.as_of = *as_of;
+  }
+  serving::RecommenderOptions options;
+  options.snapshot = args.snapshot;
+  Result<std::unique_ptr<serving::Recommender>> recommender = serving::Recommender::Load(options);
+  if (!recommender.ok()) return Fail(1, recommender.status().message());
+  history_options.history_length = static_cast<size_t>((*recommender)->history_length());
+
+  // The distinct articles each requested customer bought on or after as_of: what the
+  // recommendations are meant to predict.
+  std::unordered_map<int64_t, std::vector<hm::ArticleId>> later;
+  for (const std::string& id : args.customer_ids) later[model::CustomerKey(id)];
+  const auto collect_later = [&](const hm::Transaction& t) {
+    if (!history_options.as_of || t.t_dat < *history_options.as_of) return;
+    const auto it = later.find(model::CustomerKey(t.customer_id));
+    if (it != later.end() &&
+        std::find(it->second.begin(), it->second.end(), t.article_id) == it->second.end()) {
+      it->second.push_back(t.article_id);
+    }
+  };
+  Result<serving::CustomerHistories> histories =
+      serving::CustomerHistories::Load(history_options, collect_later);
+  if (!histories.ok()) return Fail(1, histories.status().message());
+
+  nlohmann::json out = nlohmann::json::array();
+  for (const std::string& id : args.customer_ids) {
+    const int64_t key = model::CustomerKey(id);
+    const model::Example query = histories->QueryFor(key);
+    Result<std::vector<serving::ScoredArticle>> top =
+        (*recommender)->Recommend(query, args.k, args.exclude_purchased);
+    if (!top.ok()) return Fail(1, top.status().message());
+    const std::vector<hm::ArticleId>& bought_later = later[key];
+    if (args.json) {
+      nlohmann::json c = {{"customer_id", id},
+                          {"known", histories->Knows(key)},
+                          {"as_of", histories->as_of().ToString()},
+                          {"snapshot", (*recommender)->manifest().id}};
+      for (const auto& a : *top) {
+        c["recommendations"].push_back(
+            {{"article_id", hm::FormatArticleId(a.article_id)}, {"score", a.score}});
+      }
+      c["recent_purchases"] = nlohmann::json::array();
+      for (const auto a : query.recent_article_ids) {
+        c["recent_purchases"].push_back(hm::FormatArticleId(a));
+      }
+      c["bought_later"] = nlohmann::json::array();
+      for (const auto a : bought_later) c["bought_later"].push_back(hm::FormatArticleId(a));
+      out.push_back(std::move(c));
+      continue;
+    }
+    std::printf("customer %s%s, as of %s\n", id.c_str(),
+                histories->Knows(key) ? "" : " (unknown: features and history missing)",
+                histories->as_of().ToString().c_str());
+    const auto& recent = query.recent_article_ids;
+    const size_t shown = std::min<size_t>(recent.size(), 5);
+    std::printf("  last %zu of %zu recent purchases:", shown, recent.size());
+    for (size_t i = recent.size() - shown; i < recent.size(); ++i) {
+      std::printf(" %s", hm::FormatArticleId(recent[i]).c_str());
+    }
+    std::printf("\n  %-4s %-10s %6s  %s\n", "rank", "article", "score", "description");
+    for (size_t r = 0; r < top->size(); ++r) {
+      const serving::ScoredArticle& a = (*top)[r];
+      const bool hit =
+          std::find(bought_later.begin(), bought_later.end(), a.article_id) != bought_later.end();
+      std::printf("  %-4zu %s %6.3f  %s%s\n", r + 1, hm::FormatArticleId(a.article_id).c_str(),
+                  a.score, Describe(*histories, a.article_id).c_str(), hit ? "   <- bought" : "");
+    }
+    if (history_options.as_of) {
+      std::printf("  really bought from %s on (%zu):\n", history_options.as_of->ToString().c_str(),
+                  bought_later.size());
+      for (const hm::ArticleId a : bought_later) {
+        std::printf("       %s         %s\n", hm::FormatArticleId(a).c_str(),
+                    Describe(*histories, a).c_str());
+      }
+    }
+    std::printf("\n");
+  }
+  if (args.json) std::printf("%s\n", out.dump(2).c_str());
+  return 0;
+}
+
+}  // namespace
+
+void AddRecommendCommand(CLI::App& app, int* exit_code) {
+  auto args = std::make_shared<RecommendArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "recommend",
+      "Print the top k articles of a snapshot for customers: their query (features and last "
+      "purchases before --as-of, from the H&M files) through the snapshot's query tower, then "
+      "the nearest articles of its catalogue (exact search, or an HNSW graph for large "
+      "catalogues).");
+  cmd->footer(
+      "With --as-of, what each customer really bought from that day on is listed too, and "
+      "recommended articles among them are marked.\n"
+      "Examples:\n"
+      "  towerstream recommend --snapshot snapshots/ --data data/ --customer-id 00000dbacae5ab"
+      "bd6b54a1ef5c6ba3b3b5b6b4f79e6c1e5d7e9f0a1b2c3d4e5f6 -k 12\n"
+      "  towerstream recommend --snapshot snapshots/ --data data/ --as-of 2020-09-16 "
+      "--customer-id ID1 --customer-id ID2 --json");
+  cmd->add_option("--snapshot", args->snapshot,
+                  "A snapshot directory, or a snapshot folder (its LATEST)")
+      ->required()
+      ->check(CLI::ExistingPath)
+      ->type_name("PATH");
+  cmd->add_option("--data", args->data,
+                  "Folder with the H&M CSV files (customer features and purchase histories)")
+      ->required()
+      ->check(CLI::ExistingDirectory)
+      ->type_name("DIR");
+  cmd->add_option("--customer-id", args->customer_ids, "Customer to recommend for (repeatable)")
+      ->required()
+      ->type_name("ID");
+  cmd->add_option("-k", args->k, "Articles per customer")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1000}));
+  cmd->add_option("--as-of", args->as_of,
+                  "Use only purchases before this day (default: all of them)")
+      ->type_name("YYYY-MM-DD");
+  cmd->add_flag("--exclude-purchased", args->exclude_purchased,
+                "Leave out articles among the customer's recent purchases");
+  cmd->add_flag("--json", args->json, "Print JSON instead of tables");
+  cmd->callback([args, exit_code] { *exit_code = RunRecommend(*args); });
+}
+
+}  // namespace towerstream::cli
