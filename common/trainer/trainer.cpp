@@ -329,6 +329,14 @@ void Trainer::Impl::CommitToGroup() {
 }
 
 void Trainer::Impl::UpdateLag() {
+  // The consumer's position counts the commit markers of ingest's Kafka transactions, which
+  // are never delivered as messages: without it a caught-up partition would show a lag of one.
+  kafka::PartitionList positions;
+  for (int32_t p = 0; p < partitions_; ++p) {
+    positions.Add(topics_.examples, p, RdKafka::Topic::OFFSET_INVALID);
+  }
+  const bool have_positions =
+      !positions.empty() && consumer_->handle().position(positions.get()) == RdKafka::ERR_NO_ERROR;
   // Every assigned partition, also those nothing was read from yet (their lag is all of it).
   for (int32_t p = 0; p < partitions_; ++p) {
     int64_t low = 0, high = 0;
@@ -338,7 +346,10 @@ void Trainer::Impl::UpdateLag() {
       continue;
     }
     const auto it = pending_offsets_.find(p);
-    const int64_t next = it != pending_offsets_.end() ? it->second : std::max<int64_t>(low, 0);
+    int64_t next = it != pending_offsets_.end() ? it->second : std::max<int64_t>(low, 0);
+    if (have_positions) {
+      next = std::max(next, positions.get()[static_cast<size_t>(p)]->offset());
+    }
     lag_[p] = std::max<int64_t>(0, high - next);
     metrics_.SetLag(topics_.examples, p, lag_[p]);
   }

@@ -50,7 +50,7 @@ grep -q "64 lowercase hex" "$tmp/bad.err" || fail "recommend gave no reason for 
   2>"$tmp/serve.err" &
 server=$!
 address=
-for _ in $(seq 1 300); do
+for _ in $(seq 1 600); do
   address=$(grep -oE 'listening on http://[0-9.]+:[0-9]+' "$tmp/serve.err" | sed 's|.*http://||' || true)
   [[ -n $address ]] && break
   kill -0 "$server" 2>/dev/null || break
@@ -81,7 +81,7 @@ first=$(python3 -c 'import json,sys,urllib.request; print(json.load(urllib.reque
 "$towerstream" train --data "$tmp/data" --snapshot-dir "$tmp/snap" --epochs 2 "${model[@]}" \
   >/dev/null 2>>"$tmp/train.err" || fail "the second training run failed"
 switched=
-for _ in $(seq 1 100); do
+for _ in $(seq 1 300); do
   now=$(python3 -c 'import json,sys,urllib.request; print(json.load(urllib.request.urlopen(f"http://{sys.argv[1]}/status"))["snapshot"])' "$address")
   [[ $now != "$first" ]] && { switched=1; break; }
   sleep 0.2

@@ -45,7 +45,13 @@ PY
 pid=$!
 sleep 4
 kill -USR1 "$pid"
-sleep 2
+# The requested snapshot lands at the next micro-batch: wait for it (slow under sanitizers)
+# before interrupting, or the final snapshot would stand for both.
+for _ in $(seq 1 600); do
+  [[ $(find "$tmp/snap2" -maxdepth 1 -name 's0*' 2>/dev/null | wc -l) -ge 1 ]] && break
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 0.2
+done
 kill -INT "$pid"
 status=0
 wait "$pid" || status=$?
