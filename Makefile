@@ -13,13 +13,14 @@ DEMO_DIR     ?= $(BUILD_DIR)/demo
 CMAKE_FLAGS  ?=
 TOWERSTREAM  := $(BUILD_DIR)/bin/towerstream
 
-.PHONY: all deps configure build test unit-test integration-test sanitize core-only bench demo \
+.PHONY: all deps configure build test unit-test integration-test sanitize core-only bench demo demo-stream \
         format format-check clean help
 
 all: build
 
 help:
 	@echo "make demo        generate a dataset and run the main job on it"
+	@echo "make demo-stream the same through Kafka, ingest and the streaming trainer (scripts/stack)"
 	@echo "make test        build, then run unit and integration tests (starts Kafka and Prometheus)"
 	@echo "make bench       run the benchmarks under bench/"
 	@echo "make sanitize    unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
@@ -72,6 +73,9 @@ bench: build
 
 demo: build
 	scripts/demo $(TOWERSTREAM) $(DEMO_DIR) $(DATA)
+
+demo-stream: build
+	scripts/demo-stream $(TOWERSTREAM) $(DEMO_DIR) $(DATA)
 
 format:
 	git ls-files '*.cpp' '*.h' | xargs clang-format -i
