@@ -1,15 +1,10 @@
 // Feature codes of examples: customer keys, string hashes and the code tables.
 #include "common/model/example.h"
 
+#include "common/base/hex.h"
+
 namespace towerstream::model {
 namespace {
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 // SplitMix64's finaliser: FNV-1a alone leaves short strings' low bits correlated, and the
 // towers reduce codes modulo small bucket counts.
@@ -41,7 +36,7 @@ int64_t CustomerKey(std::string_view customer_id) {
     uint64_t key = 0;
     bool hex = true;
     for (size_t i = 0; i < kDigits && hex; ++i) {
-      const int v = HexValue(customer_id[i]);
+      const int v = HexDigitValue(customer_id[i]);
       hex = v >= 0;
       key = (key << 4) | static_cast<uint64_t>(v < 0 ? 0 : v);
     }

@@ -14,17 +14,11 @@
 #include <nlohmann/json.hpp>
 
 #include "common/admin/admin_server.h"
+#include "common/base/hex.h"
 #include "common/serving/recommender.h"
 
 namespace towerstream::serving {
 namespace {
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 // application/x-www-form-urlencoded: '&'-separated name=value pairs, '+' for space, %XX
 // escapes. A repeated name keeps its last value.
@@ -37,8 +31,8 @@ Result<std::map<std::string, std::string>> ParseQuery(std::string_view query) {
         text += ' ';
       } else if (s[i] == '%') {
         const bool complete = i + 2 < s.size();
-        const int hi = complete ? HexValue(s[i + 1]) : -1;
-        const int lo = complete ? HexValue(s[i + 2]) : -1;
+        const int hi = complete ? HexDigitValue(s[i + 1]) : -1;
+        const int lo = complete ? HexDigitValue(s[i + 2]) : -1;
         if (hi < 0 || lo < 0) {
           return Status::InvalidArgument("bad percent escape in the query string");
         }
