@@ -47,6 +47,19 @@ void RankingAccumulator::Add(std::span<const hm::ArticleId> actual,
   for (size_t i = 0; i < std::min<size_t>(predicted.size(), 12); ++i) {
     recommended_.insert(predicted[i]);
   }
+  if (actual.empty()) return;
+  // Recall at every k in one pass: a hit is an article bought, predicted for the first time.
+  int64_t hits = 0;
+  for (size_t k = 0; k < recall_curve_.size(); ++k) {
+    if (k < predicted.size()) {
+      const hm::ArticleId a = predicted[k];
+      const bool bought = std::find(actual.begin(), actual.end(), a) != actual.end();
+      const bool repeated = std::find(predicted.begin(), predicted.begin() + static_cast<long>(k),
+                                      a) != predicted.begin() + static_cast<long>(k);
+      hits += bought && !repeated;
+    }
+    recall_curve_[k] += static_cast<double>(hits) / static_cast<double>(actual.size());
+  }
 }
 
 RankingMetrics RankingAccumulator::Finish(int64_t catalogue_size) const {
@@ -59,6 +72,7 @@ RankingMetrics RankingAccumulator::Finish(int64_t catalogue_size) const {
     m.map_at_12 = ap_at_12_ / n;
     m.recall_at_12 = recall_at_12_ / n;
     m.recall_at_100 = recall_at_100_ / n;
+    for (const double sum : recall_curve_) m.recall_curve.push_back(sum / n);
   }
   if (catalogue_size > 0) {
     m.coverage = static_cast<double>(m.distinct_recommended) / static_cast<double>(catalogue_size);

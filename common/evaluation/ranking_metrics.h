@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <span>
 #include <unordered_set>
+#include <vector>
 
 #include "common/hm/records.h"
 
@@ -32,7 +33,11 @@ struct RankingMetrics {
   double coverage = 0;       // distinct articles recommended in some top 12 / catalogue size
   int64_t distinct_recommended = 0;
   int64_t catalogue_size = 0;
+  // recall_curve[k - 1]: mean recall@k for k = 1..kRecallCurveLength (the --plot chart).
+  std::vector<double> recall_curve;
 };
+
+inline constexpr int kRecallCurveLength = 100;
 
 // Sums per-customer figures; Finish() averages them.
 class RankingAccumulator {
@@ -47,6 +52,7 @@ class RankingAccumulator {
   double ap_at_12_ = 0;
   double recall_at_12_ = 0;
   double recall_at_100_ = 0;
+  std::vector<double> recall_curve_ = std::vector<double>(kRecallCurveLength, 0.0);
   std::unordered_set<hm::ArticleId> recommended_;
 };
 

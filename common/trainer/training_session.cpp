@@ -34,9 +34,10 @@ Status SessionOptions::Validate() const {
     return Status::InvalidArgument("trainer: --keep must be at least 1, got " +
                                    std::to_string(keep));
   }
-  if (eval_queries < 0 || eval_refresh_steps < 1 || recall_window < 1) {
+  if (eval_queries < 0 || eval_refresh_steps < 1 || recall_window < 1 || log_every_steps < 0) {
     return Status::InvalidArgument(
-        "trainer: eval queries must be >= 0, eval refresh steps and recall window >= 1");
+        "trainer: eval queries and log interval must be >= 0, eval refresh steps and recall "
+        "window >= 1");
   }
   return Status::Ok();
 }
@@ -94,6 +95,16 @@ Status TrainingSession::Init() {
     resumed_ = std::move(manifest);
   }
   if (metrics_ != nullptr) metrics_->StartFrom(model_->stats());
+  if (options_.log_every_steps > 0) {
+    const std::filesystem::path log = options_.snapshot_dir / kTrainingLogFile;
+    const bool fresh = !std::filesystem::exists(log);
+    training_log_.open(log, std::ios::app);
+    if (!training_log_) return Status::IoError("cannot open " + log.string() + " for appending");
+    if (fresh) {
+      training_log_ << "unix_time,step,events_trained,loss,recall_at_12,recall_at_100,"
+                       "examples_per_second\n";
+    }
+  }
   return Status::Ok();
 }
 
@@ -150,6 +161,17 @@ Status TrainingSession::TrainBatch(std::span<const model::Example> batch,
       metrics_->recall_at_100.Set(s.recall_at_100);
     }
     metrics_->UpdateModel(model_->stats());
+  }
+  if (training_log_.is_open() && model_->step() % options_.log_every_steps == 0) {
+    const SessionStatus s = status();
+    char line[256];
+    std::snprintf(line, sizeof(line), "%.3f,%lld,%lld,%.6f,%.6f,%.6f,%.1f\n",
+                  std::chrono::duration<double>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count(),
+                  static_cast<long long>(s.step), static_cast<long long>(s.events_trained), s.loss,
+                  s.recall_at_12, s.recall_at_100, s.examples_per_second);
+    training_log_ << line << std::flush;
   }
   return Status::Ok();
 }

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <deque>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -41,6 +42,10 @@ struct SessionOptions {
   int64_t eval_refresh_steps = 50;
   // Scored queries over which progressive recall is reported (a sliding window).
   int64_t recall_window = 20'000;
+  // Every this many steps a line goes to <snapshot_dir>/training_log.csv (time, step, examples
+  // trained, loss, progressive recall, examples/s), which `evaluate --plot` charts; 0: none.
+  // A resumed run appends to it.
+  int64_t log_every_steps = 10;
 
   Status Validate() const;
 };
@@ -115,6 +120,10 @@ class TrainingSession {
   std::chrono::system_clock::time_point last_snapshot_time_{};
   int64_t snapshot_events_ = -1;
   Offsets snapshot_offsets_;
+  std::ofstream training_log_;
 };
+
+// The training log's file name in the snapshot folder.
+inline constexpr std::string_view kTrainingLogFile = "training_log.csv";
 
 }  // namespace towerstream::trainer

@@ -3,8 +3,10 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/evaluation/evaluator.h"
+#include "common/evaluation/plots.h"
 #include "common/model/two_tower_model.h"
 #include "services/towerstream/commands.h"
 
@@ -18,6 +20,7 @@ struct EvaluateArgs {
   int test_days = 7;
   int baseline_days = 7;
   std::string report;
+  std::string plot_dir;
   std::string device = "cpu";
   bool quiet = false;
 };
@@ -51,6 +54,13 @@ int RunEvaluate(const EvaluateArgs& args) {
     out.close();
     if (!out) return Fail(1, "cannot write the report to " + args.report);
     std::fprintf(stderr, "towerstream evaluate: report written to %s\n", args.report.c_str());
+  }
+  if (!args.plot_dir.empty()) {
+    Result<std::vector<std::string>> plots = evaluation::WritePlots(*report, args.plot_dir);
+    if (!plots.ok()) return Fail(1, plots.status().message());
+    for (const std::string& line : *plots) {
+      std::fprintf(stderr, "towerstream evaluate: %s\n", line.c_str());
+    }
   }
   return 0;
 }
@@ -96,6 +106,11 @@ void AddEvaluateCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--report", args->report,
                   "Also write the figures as JSON: {\"model\": {...}, \"popularity\": {...}}")
       ->type_name("FILE");
+  cmd->add_option("--plot", args->plot_dir,
+                  "Also write SVG charts into DIR: recall@k for k = 1..100 (model and "
+                  "popularity), and training loss and progressive recall over examples trained "
+                  "(from the snapshot folder's training_log.csv)")
+      ->type_name("DIR");
   cmd->add_option("--device", args->device, "Where to score: cpu, cuda[:N] or auto")
       ->capture_default_str();
   cmd->add_flag("-q,--quiet", args->quiet, "No progress bar");

@@ -23,9 +23,12 @@ fi
 grep -q "examples trained in" "$tmp/train.out" || fail "train printed no summary"
 [[ -f "$tmp/snap/LATEST" ]] || fail "train left no LATEST"
 if ! "$towerstream" evaluate --snapshot "$tmp/snap" --data "$tmp/data" --report "$tmp/report.json" \
-  -q >"$tmp/eval.out" 2>"$tmp/eval.err"; then
+  --plot "$tmp/plots" -q >"$tmp/eval.out" 2>"$tmp/eval.err"; then
   fail "evaluate exited non-zero"; cat "$tmp/eval.err" >&2
 fi
+for chart in recall_at_k training_loss training_recall; do
+  grep -q "<polyline" "$tmp/plots/$chart.svg" 2>/dev/null || fail "evaluate --plot wrote no $chart.svg"
+done
 for metric in MAP@12 recall@12 recall@100 coverage; do
   grep -q "^  $metric " "$tmp/eval.out" || fail "evaluate printed no $metric row"
 done

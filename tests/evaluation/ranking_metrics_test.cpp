@@ -74,5 +74,26 @@ TEST(RankingAccumulatorTest, CoverageCountsOnlyTheTop12) {
   EXPECT_DOUBLE_EQ(m.recall_at_100, 1.0);
 }
 
+// The curve behind `evaluate --plot`: at every k it is the mean of RecallAtK, repeated
+// predictions counting once.
+TEST(RankingAccumulatorTest, RecallCurveIsMeanRecallAtEveryK) {
+  const std::vector<std::pair<Ids, Ids>> customers = {
+      {{1, 2, 3}, {9, 1, 1, 8, 3, 7}},
+      {{4}, {4}},
+      {{5, 6}, {}},
+  };
+  RankingAccumulator accumulator;
+  for (const auto& [actual, predicted] : customers) accumulator.Add(actual, predicted);
+  const RankingMetrics m = accumulator.Finish(100);
+  ASSERT_EQ(m.recall_curve.size(), static_cast<size_t>(kRecallCurveLength));
+  for (int k = 1; k <= kRecallCurveLength; ++k) {
+    double expected = 0;
+    for (const auto& [actual, predicted] : customers) expected += RecallAtK(actual, predicted, k);
+    EXPECT_NEAR(m.recall_curve[static_cast<size_t>(k - 1)], expected / 3, 1e-12) << "k " << k;
+  }
+  EXPECT_NEAR(m.recall_curve[11], m.recall_at_12, 1e-12);
+  EXPECT_NEAR(m.recall_curve[99], m.recall_at_100, 1e-12);
+}
+
 }  // namespace
 }  // namespace towerstream::evaluation

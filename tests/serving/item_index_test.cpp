@@ -47,7 +47,9 @@ TEST(ItemIndexTest, ExactSearchRanksByInnerProductLikeABruteForce) {
     for (int64_t r = 0; r < 10; ++r) {
       EXPECT_EQ(hits[static_cast<size_t>(r)].article_id,
                 items.ids[static_cast<size_t>(order[r].item<int64_t>())]);
-      if (r > 0) EXPECT_LE(hits[static_cast<size_t>(r)].score, hits[r - 1].score);
+      if (r > 0) {
+        EXPECT_LE(hits[static_cast<size_t>(r)].score, hits[static_cast<size_t>(r - 1)].score);
+      }
     }
   }
 }

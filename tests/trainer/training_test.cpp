@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/evaluation/evaluator.h"
+#include "common/evaluation/plots.h"
 #include "common/trainer/embedded_trainer.h"
 #include "common/trainer/model_config.h"
 #include "common/trainer/snapshot_schedule.h"
@@ -228,6 +229,21 @@ TEST(EmbeddedTrainerTest, LearnsAPlantedStructureFarAbovePopularity) {
   EXPECT_GT(report->model.recall_at_100, 3 * report->popularity.recall_at_100) << table;
   EXPECT_GT(report->model.map_at_12, 2 * report->popularity.map_at_12) << table;
   EXPECT_EQ(report->test_start, data.start + (data.days - 7));
+
+  // The training log of both epochs, and the charts of `evaluate --plot`.
+  const auto log = evaluation::ReadTrainingLog(dir.path() / "snapshots" / kTrainingLogFile);
+  ASSERT_TRUE(log.ok()) << log.status().ToString();
+  ASSERT_GE(log->size(), 5u);
+  for (size_t i = 1; i < log->size(); ++i) {
+    EXPECT_GT((*log)[i].events_trained, (*log)[i - 1].events_trained);
+    EXPECT_EQ((*log)[i].step % 10, 0);
+  }
+  EXPECT_GT(log->back().recall_at_100, log->front().recall_at_100);
+  const auto plots = evaluation::WritePlots(*report, dir.path() / "plots");
+  ASSERT_TRUE(plots.ok()) << plots.status().ToString();
+  for (const char* chart : {"recall_at_k.svg", "training_loss.svg", "training_recall.svg"}) {
+    EXPECT_GT(std::filesystem::file_size(dir.path() / "plots" / chart), 1000u) << chart;
+  }
 }
 
 // Stopped after its first micro-batch and resumed, a run trains the same examples, in the same
