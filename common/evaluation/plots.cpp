@@ -74,8 +74,10 @@ Result<std::vector<std::string>> WritePlots(const EvaluationReport& report,
     return written;
   }
   TS_ASSIGN_OR_RETURN(const std::vector<TrainingLogRow> rows, ReadTrainingLog(log));
-  plot::LineChart loss{.title = "Training loss", .x_label = "examples trained",
-                       .y_label = "loss (moving average)", .series = {{"loss", {}}}};
+  plot::LineChart loss{.title = "Training loss",
+                       .x_label = "examples trained",
+                       .y_label = "loss (moving average)",
+                       .series = {{"loss", {}}}};
   loss.y_from_zero = false;
   plot::LineChart progressive{.title = "Progressive recall (scored before training)",
                               .x_label = "examples trained",

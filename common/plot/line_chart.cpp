@@ -17,11 +17,20 @@ std::string Escape(const std::string& text) {
   std::string out;
   for (const char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -89,8 +98,7 @@ std::string RenderSvg(const LineChart& chart) {
     std::snprintf(buf, sizeof(buf),
                   "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e5e5e5\"/>"
                   "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n",
-                  px(x), kTop, px(x), kTop + plot_h, px(x), kTop + plot_h + 16,
-                  Number(x).c_str());
+                  px(x), kTop, px(x), kTop + plot_h, px(x), kTop + plot_h + 16, Number(x).c_str());
     svg += buf;
   }
   for (double y = std::ceil(y_min / y_step) * y_step; y <= y_max + y_step * 1e-9; y += y_step) {

@@ -165,12 +165,11 @@ Status TrainingSession::TrainBatch(std::span<const model::Example> batch,
   if (training_log_.is_open() && model_->step() % options_.log_every_steps == 0) {
     const SessionStatus s = status();
     char line[256];
-    std::snprintf(line, sizeof(line), "%.3f,%lld,%lld,%.6f,%.6f,%.6f,%.1f\n",
-                  std::chrono::duration<double>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count(),
-                  static_cast<long long>(s.step), static_cast<long long>(s.events_trained), s.loss,
-                  s.recall_at_12, s.recall_at_100, s.examples_per_second);
+    std::snprintf(
+        line, sizeof(line), "%.3f,%lld,%lld,%.6f,%.6f,%.6f,%.1f\n",
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(),
+        static_cast<long long>(s.step), static_cast<long long>(s.events_trained), s.loss,
+        s.recall_at_12, s.recall_at_100, s.examples_per_second);
     training_log_ << line << std::flush;
   }
   return Status::Ok();

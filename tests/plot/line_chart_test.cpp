@@ -19,7 +19,8 @@ size_t Count(const std::string& text, const std::string& what) {
 TEST(LineChartTest, DrawsOnePolylinePerSeriesWithAllItsPoints) {
   LineChart chart;
   chart.title = "Recall";
-  chart.series = {{"model", {{1, 0.1}, {2, 0.2}, {3, 0.35}}}, {"popularity", {{1, 0.05}, {3, 0.1}}}};
+  chart.series = {{"model", {{1, 0.1}, {2, 0.2}, {3, 0.35}}},
+                  {"popularity", {{1, 0.05}, {3, 0.1}}}};
   const std::string svg = RenderSvg(chart);
   EXPECT_EQ(svg.rfind("<svg xmlns=\"http://www.w3.org/2000/svg\"", 0), 0u);
   EXPECT_NE(svg.find("</svg>"), std::string::npos);
