@@ -58,11 +58,11 @@ Result<std::unique_ptr<ItemIndex>> ItemIndex::Build(model::ItemEmbeddings items,
         static_cast<size_t>(options.hnsw_ef_construction), /*random_seed=*/100);
     const float* data = vectors.data_ptr<float>();
     const int64_t rows = index->size();
-    const int threads = options.build_threads > 0
-                            ? options.build_threads
-                            : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    // hnswlib's addPoint locks what it touches, so rows go in from every thread; the first row
-    // goes in alone (it becomes the entry point).
+    // One inserting thread: hnswlib 0.6.2 (Debian 12) reads a neighbour's link list while another
+    // thread may still be writing it (AddressSanitizer reports a heap overflow in
+    // searchBaseLayer under concurrent addPoint), so build_threads is not used yet.
+    const int threads = 1;
+    // The first row goes in alone (it becomes the entry point).
     graph->hnsw->addPoint(data, 0);
     std::atomic<int64_t> next{1};
     std::vector<std::jthread> workers;
