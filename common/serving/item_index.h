@@ -3,7 +3,7 @@
 //
 // Below `exact_below` articles the search is exact: one matrix product with the catalogue and
 // a top-k, which on a CPU beats building a graph and is always right. From that size on it is
-// an HNSW graph (hnswlib), built once over every article on all cores; its recall against the
+// an HNSW graph (hnswlib), built once over every article; its recall against the
 // exact search is tested (item_index_test). Immutable after Build, so Search may run on many
 // threads at once.
 #pragma once
