@@ -1,15 +1,12 @@
 // Tests that the producer fails in bounded time, with an error, when no broker answers.
 #include "common/kafka/producer.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <string>
+
+#include "tests/testing/ports.h"
 
 namespace towerstream::kafka {
 namespace {
@@ -17,26 +14,10 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
-// A 127.0.0.1 port nobody listens on: the kernel picks a free one, and it is released again.
-int UnusedPort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = 0;
-  socklen_t length = sizeof(address);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    close(fd);
-    return 1;  // tcpmux: nothing listens there either
-  }
-  close(fd);
-  return ntohs(address.sin_port);
-}
-
 ProducerOptions UnreachableBrokerOptions() {
   ProducerOptions options;
-  options.config.Set("bootstrap.servers", "127.0.0.1:" + std::to_string(UnusedPort()));
+  options.config.Set("bootstrap.servers",
+                     "127.0.0.1:" + std::to_string(towerstream::testing::UnusedLoopbackPort()));
   options.close_timeout = milliseconds(500);
   return options;
 }
