@@ -372,6 +372,8 @@ Result<EmbeddedSummary> TrainEmbedded(const EmbeddedOptions& options, SnapshotSc
   }
   if (bar) bar->Finish();
   TS_RETURN_IF_ERROR(snapshot());
+  session->EndTracking(summary.interrupted ? mlflow::RunStatus::kKilled
+                                           : mlflow::RunStatus::kFinished);
   summary.seconds = std::chrono::duration<double>(SteadyClock::now() - started).count();
   summary.status = session->status();
   return summary;

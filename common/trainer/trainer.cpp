@@ -88,6 +88,7 @@ class Trainer::Impl {
 
   Status Init();
   Status Run(std::stop_token stop);
+  TrainingSession& session() { return *session_; }
   void RequestSnapshot() {
     if (schedule_) schedule_->Request();
   }
@@ -503,7 +504,13 @@ Result<std::unique_ptr<Trainer>> Trainer::Create(const TrainerOptions& options,
   return std::unique_ptr<Trainer>(new Trainer(std::move(impl)));
 }
 
-Status Trainer::Run(std::stop_token stop) { return impl_->Run(stop); }
+Status Trainer::Run(std::stop_token stop) {
+  const Status status = impl_->Run(stop);
+  // A stopped service ended cleanly; an error ends its MLflow run as FAILED.
+  impl_->session().EndTracking(status.ok() ? mlflow::RunStatus::kFinished
+                                           : mlflow::RunStatus::kFailed);
+  return status;
+}
 void Trainer::RequestSnapshot() { impl_->RequestSnapshot(); }
 std::string Trainer::admin_address() const { return impl_->admin_address(); }
 

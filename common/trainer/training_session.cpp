@@ -3,6 +3,8 @@
 
 #include <xxhash.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
@@ -25,6 +27,26 @@ std::string Hex16(uint64_t v) {
   return text;
 }
 
+// MLflow params from the model's configuration: "model.<field>" = its JSON value (strings
+// without quotes, nested objects flattened with dots).
+void AddModelParams(const nlohmann::json& config, const std::string& prefix,
+                    std::map<std::string, std::string>& params) {
+  for (const auto& [key, value] : config.items()) {
+    if (value.is_object()) {
+      AddModelParams(value, prefix + key + ".", params);
+    } else {
+      params[prefix + key] = value.is_string() ? value.get<std::string>() : value.dump();
+    }
+  }
+}
+
+// Lines about MLflow, from its worker thread. On a terminal they first clear the line a
+// progress bar may be drawing on.
+void SayAboutTracking(const std::string& line) {
+  static const bool terminal = isatty(fileno(stderr)) != 0;
+  std::fprintf(stderr, "%stowerstream: %s\n", terminal ? "\r\x1b[K" : "", line.c_str());
+}
+
 }  // namespace
 
 Status SessionOptions::Validate() const {
@@ -38,6 +60,12 @@ Status SessionOptions::Validate() const {
     return Status::InvalidArgument(
         "trainer: eval queries and log interval must be >= 0, eval refresh steps and recall "
         "window >= 1");
+  }
+  TS_RETURN_IF_ERROR(mlflow.Validate());
+  if (mlflow.enabled() && log_every_steps == 0) {
+    return Status::InvalidArgument(
+        "trainer: --mlflow-uri needs a training log interval above 0 (its metrics go at that "
+        "cadence)");
   }
   return Status::Ok();
 }
@@ -105,7 +133,48 @@ Status TrainingSession::Init() {
                        "examples_per_second\n";
     }
   }
+  if (options_.mlflow.enabled()) {
+    mlflow::RunSetup setup;
+    AddModelParams(ModelConfigToJson(options_.model), "model.", setup.params);
+    setup.params["device"] = options_.model.device.str();
+    setup.params["eval_queries"] = std::to_string(options_.eval_queries);
+    setup.params["recall_window"] = std::to_string(options_.recall_window);
+    for (const auto& [key, value] : options_.run_params) setup.params[key] = value;
+    setup.tags["mlflow.source.name"] = "towerstream";
+    setup.tags["snapshot_dir"] = std::filesystem::absolute(options_.snapshot_dir).string();
+    if (resumed_.has_value()) setup.tags["resumed_from"] = resumed_->id;
+    setup.run_id_file = options_.snapshot_dir / kMlflowRunIdFile;
+    setup.continue_run = resumed_.has_value();
+    TS_ASSIGN_OR_RETURN(
+        mlflow_, mlflow::RunLogger::Start(options_.mlflow, std::move(setup), SayAboutTracking));
+  }
   return Status::Ok();
+}
+
+TrainingSession::~TrainingSession() { EndTracking(mlflow::RunStatus::kFailed); }
+
+void TrainingSession::EndTracking(mlflow::RunStatus end) {
+  if (mlflow_ == nullptr) return;
+  // The last values, unless the last step already logged them.
+  if (model_->step() > 0 && model_->step() % options_.log_every_steps != 0) {
+    LogToTracking(status());
+  }
+  mlflow_->Finish(end);
+  mlflow_.reset();
+}
+
+void TrainingSession::LogToTracking(const SessionStatus& s) {
+  if (mlflow_ == nullptr) return;
+  mlflow_->LogMetrics(s.step,
+                      {{"loss", s.loss},
+                       {"batch_loss", s.last_batch_loss},
+                       {"progressive_recall_at_12", s.recall_at_12},
+                       {"progressive_recall_at_100", s.recall_at_100},
+                       {"examples_per_second", s.examples_per_second},
+                       {"events_trained", static_cast<double>(s.events_trained)},
+                       {"catalogue", static_cast<double>(s.model.catalogue)},
+                       {"customer_rows", static_cast<double>(s.model.customers.rows_in_use)},
+                       {"article_rows", static_cast<double>(s.model.articles.rows_in_use)}});
 }
 
 Status TrainingSession::TrainBatch(std::span<const model::Example> batch,
@@ -171,6 +240,7 @@ Status TrainingSession::TrainBatch(std::span<const model::Example> batch,
         static_cast<long long>(s.step), static_cast<long long>(s.events_trained), s.loss,
         s.recall_at_12, s.recall_at_100, s.examples_per_second);
     training_log_ << line << std::flush;
+    LogToTracking(s);
   }
   return Status::Ok();
 }
@@ -205,6 +275,11 @@ Result<std::string> TrainingSession::Snapshot(const Offsets& offsets) {
   last_snapshot_time_ = std::chrono::system_clock::now();
   snapshot_events_ = events_trained_;
   snapshot_offsets_ = offsets;
+  if (mlflow_ != nullptr) {
+    const std::string path = std::filesystem::absolute(store_->PathOf(id)).string();
+    mlflow_->SetTag("snapshot." + id, path);
+    mlflow_->SetTag("snapshot.latest", path);
+  }
   if (metrics_ != nullptr) {
     metrics_->snapshots.Increment();
     metrics_->snapshot_duration.Observe(

@@ -22,6 +22,7 @@
 #include <string_view>
 
 #include "common/base/status.h"
+#include "common/mlflow/run_logger.h"
 #include "common/model/two_tower_model.h"
 #include "common/snapshot/snapshot_store.h"
 #include "common/trainer/trainer_metrics.h"
@@ -46,6 +47,14 @@ struct SessionOptions {
   // trained, loss, progressive recall, examples/s), which `evaluate --plot` charts; 0: none.
   // A resumed run appends to it.
   int64_t log_every_steps = 10;
+  // MLflow tracking (--mlflow-uri; off when empty): a run with the model's and `run_params`,
+  // the training log's values as metrics at the same cadence, and every snapshot's path as a
+  // tag "snapshot.<id>". A session resumed from a snapshot continues the run it was logging
+  // to (its id is kept in <snapshot_dir>/mlflow_run_id). MLflow being unreachable never stops
+  // training.
+  mlflow::TrackingOptions mlflow;
+  // Run parameters beside the model options: the mode, batch size, data, ...
+  std::map<std::string, std::string> run_params;
 
   Status Validate() const;
 };
@@ -95,9 +104,16 @@ class TrainingSession {
   int64_t events_trained() const { return events_trained_; }
   bool dirty() const { return events_trained_ != snapshot_events_; }
 
+  // Ends the MLflow run (if tracking) with `status`: FINISHED for a clean stop, KILLED for an
+  // interrupted job. A session destroyed without it ended through an error: FAILED.
+  void EndTracking(mlflow::RunStatus status);
+  ~TrainingSession();
+
  private:
   TrainingSession(const SessionOptions& options, TrainerMetrics* metrics);
   Status Init();
+  // Queues the status's values for MLflow at its step.
+  void LogToTracking(const SessionStatus& s);
 
   SessionOptions options_;
   TrainerMetrics* metrics_;
@@ -121,9 +137,12 @@ class TrainingSession {
   int64_t snapshot_events_ = -1;
   Offsets snapshot_offsets_;
   std::ofstream training_log_;
+  std::unique_ptr<mlflow::RunLogger> mlflow_;
 };
 
 // The training log's file name in the snapshot folder.
 inline constexpr std::string_view kTrainingLogFile = "training_log.csv";
+// The MLflow run id's file in the snapshot folder.
+inline constexpr std::string_view kMlflowRunIdFile = "mlflow_run_id";
 
 }  // namespace towerstream::trainer

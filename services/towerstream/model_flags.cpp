@@ -122,6 +122,24 @@ void AddModelFlags(CLI::App* cmd, ModelFlags* f, const std::string& snapshot_eve
       ->check(CLI::PositiveNumber)
       ->group(validation)
       ->type_name("N");
+
+  const std::string tracking = "MLflow tracking";
+  cmd->add_option("--mlflow-uri", f->mlflow_uri,
+                  "MLflow tracking server (http://HOST:PORT[/PREFIX]): a run with the "
+                  "parameters, loss, progressive recall and examples/s over steps, and every "
+                  "snapshot's path. Training goes on, and says so, while it is unreachable. A "
+                  "resumed --snapshot-dir continues its run")
+      ->group(tracking)
+      ->type_name("URI");
+  cmd->add_option("--mlflow-experiment", f->mlflow_experiment,
+                  "MLflow experiment of the run (created when missing)")
+      ->capture_default_str()
+      ->group(tracking)
+      ->type_name("NAME");
+  cmd->add_option("--mlflow-run-name", f->mlflow_run_name,
+                  "Name of a new MLflow run (default: one MLflow makes up)")
+      ->group(tracking)
+      ->type_name("NAME");
 }
 
 Result<trainer::SessionOptions> SessionOptionsFrom(const ModelFlags& f) {
@@ -147,6 +165,9 @@ Result<trainer::SessionOptions> SessionOptionsFrom(const ModelFlags& f) {
   s.fsync = !f.no_fsync;
   s.eval_queries = f.eval_queries;
   s.eval_refresh_steps = f.eval_refresh_steps;
+  s.mlflow.tracking_uri = f.mlflow_uri;
+  s.mlflow.experiment = f.mlflow_experiment;
+  s.mlflow.run_name = f.mlflow_run_name;
   TS_RETURN_IF_ERROR(s.Validate());
   return s;
 }

@@ -1,5 +1,5 @@
 // The flags `trainer` and `train` share: model shape and training, snapshots, progressive
-// validation, device and threads.
+// validation, MLflow tracking, device and threads.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -37,6 +37,9 @@ struct ModelFlags {
   int64_t eval_queries = 64;
   int64_t eval_refresh_steps = 50;
   bool no_fsync = false;
+  std::string mlflow_uri;
+  std::string mlflow_experiment = "towerstream";
+  std::string mlflow_run_name;
 };
 
 // Adds the flags to `cmd`; `snapshot_every_default` is the command's --snapshot-every default.

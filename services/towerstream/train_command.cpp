@@ -60,6 +60,11 @@ int RunTrain(TrainArgs& args) {
   Result<trainer::SessionOptions> session = SessionOptionsFrom(args.model);
   if (!session.ok()) return Fail(2, session.status().message());
   options.session = *session;
+  options.session.run_params = {{"mode", "embedded"},
+                                {"data", args.data},
+                                {"until", args.until.empty() ? "last 7 days held out" : args.until},
+                                {"epochs", std::to_string(args.epochs)},
+                                {"batch_size", std::to_string(args.batch_size)}};
   Result<trainer::SnapshotEvery> every = SnapshotEveryFrom(args.model);
   if (!every.ok()) return Fail(2, every.status().message());
   options.snapshot_every = *every;

@@ -56,6 +56,11 @@ int RunTrainer(TrainerArgs& args) {
   if (!every.ok()) return Fail(2, every.status().message());
   options.snapshot_every = *every;
   options.max_batch_delay = std::chrono::milliseconds(args.max_batch_delay_ms);
+  options.session.run_params = {{"mode", "stream"},
+                                {"batch_size", std::to_string(options.batch_size)},
+                                {"max_batch_delay_ms", std::to_string(args.max_batch_delay_ms)},
+                                {"topic_prefix", options.topic_prefix},
+                                {"group", options.group}};
   if (Status s = options.Validate(); !s.ok()) return Fail(2, s.message());
   const int threads = ApplyThreads(args.model);
 

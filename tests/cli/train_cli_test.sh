@@ -89,6 +89,21 @@ if "$towerstream" train --data "$tmp/data" --snapshot-dir "$tmp/snap4" --snapsho
 fi
 grep -q "expected a wall time" "$tmp/every.err" || fail "no reason for a bad --snapshot-every"
 
+# 4. MLflow: a malformed URI is bad usage; an unreachable server does not stop training, and
+# the user is told (port 9, discard, is closed on a test machine).
+if "$towerstream" train --data "$tmp/data" --snapshot-dir "$tmp/snap5" --mlflow-uri mlflow:5000 \
+  "${small[@]}" >/dev/null 2>"$tmp/uri.err"; then
+  fail "a malformed --mlflow-uri was accepted"
+fi
+grep -q "expected http://HOST" "$tmp/uri.err" || fail "no reason for a bad --mlflow-uri"
+if ! "$towerstream" train --data "$tmp/data" --snapshot-dir "$tmp/snap6" "${small[@]}" \
+  --mlflow-uri http://127.0.0.1:9 >"$tmp/mlflow.out" 2>"$tmp/mlflow.err"; then
+  fail "training failed because MLflow was unreachable"; cat "$tmp/mlflow.err" >&2
+fi
+grep -q "MLflow unreachable.*training goes on" "$tmp/mlflow.err" ||
+  fail "an unreachable MLflow was not reported"
+grep -q "examples trained" "$tmp/mlflow.out" || fail "no training summary with MLflow unreachable"
+
 if [[ $failures -gt 0 ]]; then
   echo "$failures check(s) failed"
   exit 1

@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
-# ctest fixture step: starts or stops a test service (kafka|prometheus) in a build's state folder.
+# ctest fixture step: starts or stops a test service (kafka|prometheus|mlflow) in a build's
+# state folder.
 #
-# Usage: tests/harness/service.sh start|stop kafka|prometheus STATE_DIR
+# Usage: tests/harness/service.sh start|stop kafka|prometheus|mlflow STATE_DIR
 # start first stops whatever a killed earlier run left in STATE_DIR, then starts the service
-# on free ports (never the defaults 9092/9090 a developer's own services may hold).
+# on free ports (never the defaults 9092/9090/5000 a developer's own services may hold).
 set -euo pipefail
 
-action=${1:?usage: service.sh start|stop kafka|prometheus STATE_DIR}
-service=${2:?usage: service.sh start|stop kafka|prometheus STATE_DIR}
-state_dir=${3:?usage: service.sh start|stop kafka|prometheus STATE_DIR}
+action=${1:?usage: service.sh start|stop kafka|prometheus|mlflow STATE_DIR}
+service=${2:?usage: service.sh start|stop kafka|prometheus|mlflow STATE_DIR}
+state_dir=${3:?usage: service.sh start|stop kafka|prometheus|mlflow STATE_DIR}
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 case "$service" in
   kafka) start_args=(--port auto) ;;
   prometheus) start_args=(--port auto --scrape-interval 1s) ;;
-  *) echo "service.sh: unknown service '$service' (expected kafka or prometheus)" >&2; exit 2 ;;
+  mlflow) start_args=(--port auto --fresh) ;;
+  *) echo "service.sh: unknown service '$service' (expected kafka, prometheus or mlflow)" >&2; exit 2 ;;
 esac
 
 script=$repo_root/scripts/$service

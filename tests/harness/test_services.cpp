@@ -40,4 +40,8 @@ Result<std::string> PrometheusAddress() {
                  "prometheus");
 }
 
+Result<std::string> MlflowAddress() {
+  return Address("TOWERSTREAM_TEST_MLFLOW_ADDRESS", ServicesDir() + "/mlflow/address", "mlflow");
+}
+
 }  // namespace towerstream::test_services

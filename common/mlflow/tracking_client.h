@@ -1,0 +1,88 @@
+// A blocking client for MLflow's tracking REST API (the 2.0 API that MLflow 2.x and 3.x serve):
+// experiments, runs, batched metrics, params and tags. One HTTP call per method, over
+// admin::HttpCall; no retries (RunLogger decides what to retry).
+//
+// Errors: InvalidArgument for a malformed tracking URI or a request MLflow refuses (4xx, with
+// MLflow's error_code and message), NotFound for RESOURCE_DOES_NOT_EXIST, Unavailable when the
+// server cannot be reached or fails (5xx), DeadlineExceeded when it does not answer in time.
+// Every message names the tracking URI and the endpoint. Thread-compatible: copies share
+// nothing.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/base/status.h"
+
+namespace towerstream::mlflow {
+
+struct Metric {
+  std::string key;
+  double value = 0;
+  int64_t timestamp_ms = 0;  // Unix time in milliseconds
+  int64_t step = 0;
+};
+
+// MLflow's run statuses that a client sets.
+enum class RunStatus { kRunning, kFinished, kFailed, kKilled };
+std::string_view RunStatusName(RunStatus status);
+
+struct RunInfo {
+  std::string run_id;
+  std::string experiment_id;
+  std::string status;           // "RUNNING", "FINISHED", ...
+  std::string lifecycle_stage;  // "active" or "deleted"
+  std::map<std::string, std::string> params;
+  std::map<std::string, std::string> tags;
+  std::map<std::string, double> latest_metrics;
+};
+
+class TrackingClient {
+ public:
+  // `tracking_uri` is http://HOST[:PORT][/PREFIX] (the --backend of `mlflow server`, or a
+  // proxy that serves it under PREFIX). https is refused with a message saying so.
+  static Result<TrackingClient> Create(
+      std::string_view tracking_uri, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+  const std::string& tracking_uri() const { return tracking_uri_; }
+
+  // The id of the experiment called `name`, created when there is none.
+  Result<std::string> GetOrCreateExperiment(const std::string& name);
+  // A new run in RUNNING state; returns its id.
+  Result<std::string> CreateRun(const std::string& experiment_id, const std::string& run_name,
+                                int64_t start_time_ms,
+                                const std::map<std::string, std::string>& tags);
+  Result<RunInfo> GetRun(const std::string& run_id);
+  // Non-finite metric values are not sent (MLflow's JSON has no NaN/Inf literals). MLflow
+  // takes at most 1000 entries per call (of them at most 100 params and 100 tags): larger
+  // inputs go in several calls, params and tags first; an error stops at the failed call.
+  Status LogBatch(const std::string& run_id, const std::vector<Metric>& metrics,
+                  const std::map<std::string, std::string>& params = {},
+                  const std::map<std::string, std::string>& tags = {});
+  Status UpdateRun(const std::string& run_id, RunStatus status,
+                   std::optional<int64_t> end_time_ms = std::nullopt);
+  // Every value logged for `key`, in the order MLflow returns them.
+  Result<std::vector<Metric>> GetMetricHistory(const std::string& run_id, const std::string& key);
+
+ private:
+  TrackingClient(std::string tracking_uri, std::string address, std::string prefix,
+                 std::chrono::milliseconds timeout);
+  // One call to /api/2.0/mlflow/<endpoint>; returns the parsed JSON body as text.
+  Result<std::string> Call(std::string_view method, std::string_view endpoint,
+                           std::string_view query, std::string_view body);
+
+  std::string tracking_uri_;
+  std::string address_;  // HOST:PORT
+  std::string prefix_;   // "" or "/prefix" (no trailing slash)
+  std::chrono::milliseconds timeout_;
+};
+
+// Percent-encodes `text` for a URL query value (RFC 3986 unreserved characters stay).
+std::string EncodeQueryValue(std::string_view text);
+
+}  // namespace towerstream::mlflow
