@@ -11,26 +11,14 @@
 #include <vector>
 
 #include "tests/model/planted_stream.h"
+#include "tests/model/small_model.h"
 #include "tests/testing/temp_dir.h"
 
 namespace towerstream::model {
 namespace {
 
 using testing::PlantedStream;
-
-ModelOptions SmallOptions() {
-  ModelOptions o;
-  o.towers.dim = 16;
-  o.towers.hidden = {32};
-  o.towers.field_dim = 4;
-  o.towers.postal_code_buckets = 64;
-  o.towers.product_code_buckets = 256;
-  o.towers.item_code_buckets = 64;
-  o.estimator.buckets = 4096;
-  o.customer_cold_rows = 64;
-  o.article_cold_rows = 16;
-  return o;
-}
+using testing::SmallModelOptions;
 
 std::unique_ptr<TwoTowerModel> MakeModel(const ModelOptions& o) {
   auto model = TwoTowerModel::Create(o);
@@ -45,7 +33,7 @@ double HitRate(const ProgressiveCounts& c, bool at_100) {
 
 TEST(TwoTowerModelTest, LearnsAPlantedStructureThatProgressiveValidationSees) {
   PlantedStream stream(/*customers=*/2000, /*articles=*/400, /*segments=*/8, /*loyalty=*/0.9, 1);
-  auto model = MakeModel(SmallOptions());
+  auto model = MakeModel(SmallModelOptions());
   for (int64_t a = 0; a < 400; ++a) model->AddArticle(a, stream.CodesOf(a));
   const std::vector<Example> probe = stream.Batch(512);
   const ProgressiveCounts before = *model->Evaluate(probe, /*refresh_steps=*/1);
@@ -70,7 +58,7 @@ TEST(TwoTowerModelTest, LearnsAPlantedStructureThatProgressiveValidationSees) {
 // Serving embeds one query at a time: its vector must be the one it gets within a batch.
 TEST(TwoTowerModelTest, AQueryAloneEmbedsAsItDoesInABatch) {
   PlantedStream stream(500, 100, 4, 0.8, 5);
-  auto model = MakeModel(SmallOptions());
+  auto model = MakeModel(SmallModelOptions());
   for (int step = 0; step < 30; ++step) ASSERT_TRUE(model->Train(stream.Batch(64)).ok());
   const std::vector<Example> queries = stream.Batch(16);
   const Result<torch::Tensor> together = model->QueryEmbeddings(queries);
@@ -88,7 +76,7 @@ TEST(TwoTowerModelTest, SameSeedAndBatchesGiveIdenticalModels) {
   PlantedStream stream(500, 100, 4, 0.8, 2);
   std::vector<std::vector<Example>> batches;
   for (int i = 0; i < 20; ++i) batches.push_back(stream.Batch(64));
-  ModelOptions o = SmallOptions();
+  ModelOptions o = SmallModelOptions();
   o.extra_negatives = 8;
   auto a = MakeModel(o), b = MakeModel(o);
   for (const auto& batch : batches) {
@@ -107,7 +95,7 @@ TEST(TwoTowerModelTest, SameSeedAndBatchesGiveIdenticalModels) {
 TEST(TwoTowerModelTest, SaveThenLoadGivesIdenticalScoresAndContinuesIdentically) {
   towerstream::testing::ScopedTempDir dir("model_save");
   PlantedStream stream(500, 100, 4, 0.8, 3);
-  ModelOptions o = SmallOptions();
+  ModelOptions o = SmallModelOptions();
   o.extra_negatives = 4;
   o.expire_after = 5;  // rows are reclaimed and reused across the save
   auto original = MakeModel(o);
@@ -140,10 +128,10 @@ TEST(TwoTowerModelTest, SaveThenLoadGivesIdenticalScoresAndContinuesIdentically)
 TEST(TwoTowerModelTest, LoadRejectsAModelOfOtherShape) {
   towerstream::testing::ScopedTempDir dir("model_shape");
   PlantedStream stream(100, 50, 2, 0.8, 4);
-  auto model = MakeModel(SmallOptions());
+  auto model = MakeModel(SmallModelOptions());
   ASSERT_TRUE(model->Train(stream.Batch(16)).ok());
   ASSERT_TRUE(model->Save(dir.path()).ok());
-  ModelOptions wider = SmallOptions();
+  ModelOptions wider = SmallModelOptions();
   wider.towers.dim = 8;
   const Status s = MakeModel(wider)->Load(dir.path());
   EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s.ToString();
@@ -152,22 +140,22 @@ TEST(TwoTowerModelTest, LoadRejectsAModelOfOtherShape) {
 TEST(TwoTowerModelTest, LoadNamesTheDamagedFile) {
   towerstream::testing::ScopedTempDir dir("model_damaged");
   PlantedStream stream(100, 50, 2, 0.8, 5);
-  auto model = MakeModel(SmallOptions());
+  auto model = MakeModel(SmallModelOptions());
   ASSERT_TRUE(model->Train(stream.Batch(16)).ok());
   ASSERT_TRUE(model->Save(dir.path()).ok());
   const std::filesystem::path table = dir.path() / "customer_table.bin";
   std::filesystem::resize_file(table, std::filesystem::file_size(table) / 2);
-  const Status s = MakeModel(SmallOptions())->Load(dir.path());
+  const Status s = MakeModel(SmallModelOptions())->Load(dir.path());
   EXPECT_EQ(s.code(), StatusCode::kCorruption) << s.ToString();
   EXPECT_NE(s.message().find("customer_table.bin"), std::string::npos) << s.message();
 
   std::filesystem::remove(dir.path() / "catalogue.bin");
-  EXPECT_FALSE(MakeModel(SmallOptions())->Load(dir.path()).ok());
+  EXPECT_FALSE(MakeModel(SmallModelOptions())->Load(dir.path()).ok());
 }
 
 TEST(TwoTowerModelTest, EvaluateScoresEveryQueryAgainstTheCatalogue) {
   PlantedStream stream(100, 30, 3, 0.8, 6);
-  auto model = MakeModel(SmallOptions());
+  auto model = MakeModel(SmallModelOptions());
   const std::vector<Example> batch = stream.Batch(40);
   const Result<ProgressiveCounts> counts = model->Evaluate(batch, 10);
   ASSERT_TRUE(counts.ok()) << counts.status().ToString();
@@ -180,7 +168,7 @@ TEST(TwoTowerModelTest, EvaluateScoresEveryQueryAgainstTheCatalogue) {
 }
 
 TEST(TwoTowerModelTest, RejectsAnEmptyBatch) {
-  auto model = MakeModel(SmallOptions());
+  auto model = MakeModel(SmallModelOptions());
   EXPECT_EQ(model->Train({}).status().code(), StatusCode::kInvalidArgument);
 }
 
@@ -198,9 +186,9 @@ TEST(TwoTowerModelTest, ValidateNamesTheBadOption) {
       {"dense learning rate", [](ModelOptions& o) { o.dense_learning_rate = -1; }},
       {"temperature", [](ModelOptions& o) { o.towers.temperature = 0; }},
   };
-  EXPECT_TRUE(SmallOptions().Validate().ok());
+  EXPECT_TRUE(SmallModelOptions().Validate().ok());
   for (const Case& c : cases) {
-    ModelOptions o = SmallOptions();
+    ModelOptions o = SmallModelOptions();
     c.mutate(o);
     const Status s = o.Validate();
     EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << c.name;
@@ -228,7 +216,7 @@ TEST(TwoTowerModelTest, CpuAndCudaStepsAgree) {
                     "(scripts/gpu-bench runs it on a GPU machine)";
   }
   PlantedStream stream(500, 100, 4, 0.8, 7);
-  ModelOptions o = SmallOptions();
+  ModelOptions o = SmallModelOptions();
   o.extra_negatives = 8;
   auto cpu = MakeModel(o);
   o.device = torch::Device(torch::kCUDA, 0);

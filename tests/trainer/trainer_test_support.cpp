@@ -119,20 +119,6 @@ std::string AdminAddressIn(const std::string& log, std::chrono::milliseconds tim
   return "";
 }
 
-model::ModelOptions SmallModelOptions() {
-  model::ModelOptions o;
-  o.towers.dim = 16;
-  o.towers.hidden = {32};
-  o.towers.field_dim = 4;
-  o.towers.postal_code_buckets = 64;
-  o.towers.product_code_buckets = 1024;
-  o.towers.item_code_buckets = 64;
-  o.estimator.buckets = 4096;
-  o.customer_cold_rows = 64;
-  o.article_cold_rows = 16;
-  return o;
-}
-
 std::vector<std::string> SmallModelFlags() {
   return {"--dim",          "16", "--hidden",  "32", "--field-dim", "4",
           "--eval-queries", "16", "--threads", "1",  "--no-fsync"};

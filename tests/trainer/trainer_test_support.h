@@ -16,6 +16,7 @@
 #include "common/kafka/producer.h"
 #include "common/model/two_tower_model.h"
 #include "common/snapshot/snapshot_store.h"
+#include "tests/model/small_model.h"
 
 namespace towerstream::trainer::testing {
 
@@ -46,8 +47,7 @@ Result<nlohmann::json> AdminCall(const std::string& address, const std::string& 
 // to `timeout` for it; "" if it never came.
 std::string AdminAddressIn(const std::string& log, std::chrono::milliseconds timeout);
 
-// A small, fast model for in-process tests (dimension 16, one hidden layer of 32).
-model::ModelOptions SmallModelOptions();
+using model::testing::SmallModelOptions;
 
 // Small, fast model flags for the towerstream binary in the tests.
 std::vector<std::string> SmallModelFlags();
