@@ -12,16 +12,15 @@
 #include "common/serving/customer_histories.h"
 #include "common/serving/recommender.h"
 #include "services/towerstream/commands.h"
+#include "services/towerstream/serving_flags.h"
 
 namespace towerstream::cli {
 namespace {
 
 struct RecommendArgs {
-  std::string snapshot;
-  std::string data;
+  QuerySourceFlags source;
   std::vector<std::string> customer_ids;
   int64_t k = 12;
-  std::string as_of;
   bool exclude_purchased = false;
   bool json = false;
 };
@@ -43,15 +42,11 @@ int RunRecommend(const RecommendArgs& args) {
       return Fail(2, "--customer-id " + id + ": must be 64 lowercase hex characters");
     }
   }
-  serving::CustomerHistoryOptions history_options;
-  history_options.data_dir = args.data;
-  if (!args.as_of.empty()) {
-    Result<Date> as_of = Date::Parse(args.as_of);
-    if (!as_of.ok()) return Fail(2, "--as-of: " + as_of.status().message());
-    history_options.as_of = *as_of;
-  }
+  Result<serving::CustomerHistoryOptions> history_flags = HistoryOptionsFrom(args.source);
+  if (!history_flags.ok()) return Fail(2, history_flags.status().message());
+  serving::CustomerHistoryOptions& history_options = *history_flags;
   serving::RecommenderOptions options;
-  options.snapshot = args.snapshot;
+  options.snapshot = args.source.snapshot;
   Result<std::unique_ptr<serving::Recommender>> recommender = serving::Recommender::Load(options);
   if (!recommender.ok()) return Fail(1, recommender.status().message());
   history_options.history_length = static_cast<size_t>((*recommender)->history_length());
@@ -147,25 +142,14 @@ void AddRecommendCommand(CLI::App& app, int* exit_code) {
       "bd6b54a1ef5c6ba3b3b5b6b4f79e6c1e5d7e9f0a1b2c3d4e5f6 -k 12\n"
       "  towerstream recommend --snapshot snapshots/ --data data/ --as-of 2020-09-16 "
       "--customer-id ID1 --customer-id ID2 --json");
-  cmd->add_option("--snapshot", args->snapshot,
-                  "A snapshot directory, or a snapshot folder (its LATEST)")
-      ->required()
-      ->check(CLI::ExistingPath)
-      ->type_name("PATH");
-  cmd->add_option("--data", args->data,
-                  "Folder with the H&M CSV files (customer features and purchase histories)")
-      ->required()
-      ->check(CLI::ExistingDirectory)
-      ->type_name("DIR");
+  AddQuerySourceFlags(cmd, &args->source,
+                      "A snapshot directory, or a snapshot folder (its LATEST)");
   cmd->add_option("--customer-id", args->customer_ids, "Customer to recommend for (repeatable)")
       ->required()
       ->type_name("ID");
   cmd->add_option("-k", args->k, "Articles per customer")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{1000}));
-  cmd->add_option("--as-of", args->as_of,
-                  "Use only purchases before this day (default: all of them)")
-      ->type_name("YYYY-MM-DD");
   cmd->add_flag("--exclude-purchased", args->exclude_purchased,
                 "Leave out articles among the customer's recent purchases");
   cmd->add_flag("--json", args->json, "Print JSON instead of tables");

@@ -10,17 +10,16 @@
 
 #include "common/serving/recommend_server.h"
 #include "services/towerstream/commands.h"
+#include "services/towerstream/serving_flags.h"
 #include "services/towerstream/signal_stopper.h"
 
 namespace towerstream::cli {
 namespace {
 
 struct ServeArgs {
-  std::string snapshot;
-  std::string data;
+  QuerySourceFlags source;
   std::string host = "127.0.0.1";
   int port = 8080;
-  std::string as_of;
   int threads = 0;
   double reload_seconds = 5;
   int64_t exact_below = serving::ItemIndexOptions().exact_below;
@@ -33,13 +32,10 @@ int Fail(int code, const std::string& message) {
 
 int RunServe(const ServeArgs& args) {
   serving::RecommendServerOptions options;
-  options.snapshot = args.snapshot;
-  options.histories.data_dir = args.data;
-  if (!args.as_of.empty()) {
-    Result<Date> as_of = Date::Parse(args.as_of);
-    if (!as_of.ok()) return Fail(2, "--as-of: " + as_of.status().message());
-    options.histories.as_of = *as_of;
-  }
+  options.snapshot = args.source.snapshot;
+  Result<serving::CustomerHistoryOptions> histories = HistoryOptionsFrom(args.source);
+  if (!histories.ok()) return Fail(2, histories.status().message());
+  options.histories = *histories;
   const bool ipv6 = args.host.find(':') != std::string::npos;
   options.address = (ipv6 ? "[" + args.host + "]" : args.host) + ":" + std::to_string(args.port);
   options.threads = args.threads;
@@ -49,7 +45,7 @@ int RunServe(const ServeArgs& args) {
   // Before any thread starts, so that every later one has the signals blocked.
   SignalStopper stopper("serve", "closing connections");
   std::fprintf(stderr, "towerstream serve: loading %s and the histories of %s\n",
-               args.snapshot.c_str(), args.data.c_str());
+               args.source.snapshot.c_str(), args.source.data.c_str());
   const auto started = std::chrono::steady_clock::now();
   Result<std::unique_ptr<serving::RecommendServer>> server =
       serving::RecommendServer::Start(options);
@@ -85,25 +81,14 @@ void AddServeCommand(CLI::App& app, int* exit_code) {
       "Examples:\n"
       "  towerstream serve --snapshot snapshots/ --data data/ --port 8080\n"
       "  curl 'http://127.0.0.1:8080/recommend?customer_id=ID&k=12'");
-  cmd->add_option("--snapshot", args->snapshot,
-                  "A snapshot folder (its LATEST, followed) or one snapshot directory")
-      ->required()
-      ->check(CLI::ExistingPath)
-      ->type_name("PATH");
-  cmd->add_option("--data", args->data,
-                  "Folder with the H&M CSV files (customer features and purchase histories)")
-      ->required()
-      ->check(CLI::ExistingDirectory)
-      ->type_name("DIR");
+  AddQuerySourceFlags(cmd, &args->source,
+                      "A snapshot folder (its LATEST, followed) or one snapshot directory");
   cmd->add_option("--host", args->host,
                   "Address to listen on (the server is read-only: no token is asked)")
       ->capture_default_str();
   cmd->add_option("--port", args->port, "Port to listen on (0: any free port)")
       ->capture_default_str()
       ->check(CLI::Range(0, 65535));
-  cmd->add_option("--as-of", args->as_of,
-                  "Use only purchases before this day (default: all of them)")
-      ->type_name("YYYY-MM-DD");
   cmd->add_option("--threads", args->threads, "Workers answering requests (0: every core)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
