@@ -52,6 +52,18 @@ double MetricValue(const Json& value) {
   return NAN;
 }
 
+// What `read` takes from MLflow's JSON answer to `what` (a call): a body that is not the JSON
+// expected (a proxy's error page, another server on the port) is Unavailable.
+template <typename Read>
+auto FromAnswer(const std::string& what, const std::string& answer, Read read)
+    -> Result<decltype(read(std::declval<const Json&>()))> {
+  try {
+    return read(Json::parse(answer));
+  } catch (const std::exception& e) {
+    return Status::Unavailable(what + ": unexpected answer: " + e.what());
+  }
+}
+
 }  // namespace
 
 std::string_view RunStatusName(RunStatus status) {
@@ -127,11 +139,15 @@ Result<TrackingClient> TrackingClient::Create(std::string_view tracking_uri,
   return TrackingClient(uri, std::move(address), std::move(prefix), timeout);
 }
 
+std::string TrackingClient::Where(std::string_view endpoint) const {
+  return "MLflow " + tracking_uri_ + " " + std::string(endpoint);
+}
+
 Result<std::string> TrackingClient::Call(std::string_view method, std::string_view endpoint,
                                          std::string_view query, std::string_view body) {
   std::string target = prefix_ + "/api/2.0/mlflow/" + std::string(endpoint);
   if (!query.empty()) target += "?" + std::string(query);
-  const std::string what = "MLflow " + tracking_uri_ + " " + std::string(endpoint);
+  const std::string what = Where(endpoint);
   Result<admin::AdminResponse> response =
       admin::HttpCall(address_, method, target, body, /*token=*/{}, timeout_);
   if (!response.ok()) {
@@ -159,29 +175,24 @@ Result<std::string> TrackingClient::Call(std::string_view method, std::string_vi
 
 Result<std::string> TrackingClient::GetOrCreateExperiment(const std::string& name) {
   const std::string query = "experiment_name=" + EncodeQueryValue(name);
+  const auto experiment_id = [](const Json& answer) {
+    return answer.at("experiment").at("experiment_id").get<std::string>();
+  };
   Result<std::string> found = Call("GET", "experiments/get-by-name", query, {});
   if (!found.ok() && found.status().code() == StatusCode::kNotFound) {
     const Result<std::string> created =
         Call("POST", "experiments/create", {}, Json{{"name", name}}.dump());
     if (created.ok()) {
-      try {
-        return Json::parse(*created).at("experiment_id").get<std::string>();
-      } catch (const std::exception& e) {
-        return Status::Unavailable("MLflow " + tracking_uri_ +
-                                   " experiments/create: unexpected answer: " + e.what());
-      }
+      return FromAnswer(Where("experiments/create"), *created, [](const Json& answer) {
+        return answer.at("experiment_id").get<std::string>();
+      });
     }
     // Another process may have created it between the two calls: look again.
     found = Call("GET", "experiments/get-by-name", query, {});
     if (!found.ok()) return created.status();
   }
   if (!found.ok()) return found.status();
-  try {
-    return Json::parse(*found).at("experiment").at("experiment_id").get<std::string>();
-  } catch (const std::exception& e) {
-    return Status::Unavailable("MLflow " + tracking_uri_ +
-                               " experiments/get-by-name: unexpected answer: " + e.what());
-  }
+  return FromAnswer(Where("experiments/get-by-name"), *found, experiment_id);
 }
 
 Result<std::string> TrackingClient::CreateRun(const std::string& experiment_id,
@@ -192,19 +203,16 @@ Result<std::string> TrackingClient::CreateRun(const std::string& experiment_id,
   // runs/create takes every tag at once; MLflow checks their size, not their number.
   if (!tags.empty()) body["tags"] = KeyValues(tags);
   TS_ASSIGN_OR_RETURN(const std::string answer, Call("POST", "runs/create", {}, body.dump()));
-  try {
-    return Json::parse(answer).at("run").at("info").at("run_id").get<std::string>();
-  } catch (const std::exception& e) {
-    return Status::Unavailable("MLflow " + tracking_uri_ +
-                               " runs/create: unexpected answer: " + e.what());
-  }
+  return FromAnswer(Where("runs/create"), answer, [](const Json& parsed) {
+    return parsed.at("run").at("info").at("run_id").get<std::string>();
+  });
 }
 
 Result<RunInfo> TrackingClient::GetRun(const std::string& run_id) {
   TS_ASSIGN_OR_RETURN(const std::string answer,
                       Call("GET", "runs/get", "run_id=" + EncodeQueryValue(run_id), {}));
-  try {
-    const Json run = Json::parse(answer).at("run");
+  return FromAnswer(Where("runs/get"), answer, [](const Json& parsed) {
+    const Json& run = parsed.at("run");
     const Json& info = run.at("info");
     RunInfo result;
     result.run_id = info.at("run_id").get<std::string>();
@@ -223,10 +231,7 @@ Result<RunInfo> TrackingClient::GetRun(const std::string& run_id) {
       }
     }
     return result;
-  } catch (const std::exception& e) {
-    return Status::Unavailable("MLflow " + tracking_uri_ +
-                               " runs/get: unexpected answer: " + e.what());
-  }
+  });
 }
 
 Status TrackingClient::LogBatch(const std::string& run_id, const std::vector<Metric>& metrics,
@@ -281,9 +286,8 @@ Result<std::vector<Metric>> TrackingClient::GetMetricHistory(const std::string& 
                            "run_id=" + EncodeQueryValue(run_id) +
                                "&metric_key=" + EncodeQueryValue(key) + "&max_results=25000",
                            {}));
-  std::vector<Metric> history;
-  try {
-    const Json parsed = Json::parse(answer);
+  return FromAnswer(Where("metrics/get-history"), answer, [](const Json& parsed) {
+    std::vector<Metric> history;
     if (!parsed.contains("metrics")) return history;  // MLflow omits empty lists
     for (const Json& entry : parsed["metrics"]) {
       history.push_back(Metric{.key = entry.at("key").get<std::string>(),
@@ -291,11 +295,8 @@ Result<std::vector<Metric>> TrackingClient::GetMetricHistory(const std::string& 
                                .timestamp_ms = entry.value("timestamp", int64_t{0}),
                                .step = entry.value("step", int64_t{0})});
     }
-  } catch (const std::exception& e) {
-    return Status::Unavailable("MLflow " + tracking_uri_ +
-                               " metrics/get-history: unexpected answer: " + e.what());
-  }
-  return history;
+    return history;
+  });
 }
 
 }  // namespace towerstream::mlflow

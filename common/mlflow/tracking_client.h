@@ -72,7 +72,9 @@ class TrackingClient {
  private:
   TrackingClient(std::string tracking_uri, std::string address, std::string prefix,
                  std::chrono::milliseconds timeout);
-  // One call to /api/2.0/mlflow/<endpoint>; returns the parsed JSON body as text.
+  // "MLflow <uri> <endpoint>", which every error message starts with.
+  std::string Where(std::string_view endpoint) const;
+  // One call to /api/2.0/mlflow/<endpoint>; returns the body of a 200 answer.
   Result<std::string> Call(std::string_view method, std::string_view endpoint,
                            std::string_view query, std::string_view body);
 

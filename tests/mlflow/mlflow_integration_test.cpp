@@ -49,8 +49,7 @@ class MlflowIntegrationTest : public ::testing::Test {
     client_.emplace(std::move(client).value());
   }
 
-  // Waits until the run leaves RUNNING (the logger's Finish already did it; this is for runs
-  // ended by another process).
+  // The run as MLflow has it now (empty, with a test failure, if it cannot be read).
   RunInfo GetRun(const std::string& run_id) {
     Result<RunInfo> run = client_->GetRun(run_id);
     EXPECT_TRUE(run.ok()) << run.status().ToString();
