@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <random>
 #include <string>
 #include <thread>
@@ -46,8 +47,12 @@ TEST(TrainFaultTest, SigkillWhileSnapshottingAlwaysLeavesLatestLoadable) {
   const std::string log = (dir.path() / "train.log").string();
   std::mt19937 rng(20261129);
   int64_t last_events = -1;
+  int kills = 0;
   int killed_with_snapshots = 0;
-  for (int round = 0; round < 20; ++round) {
+  int finished_runs = 0;
+  // Kill until 20 kills have landed, however fast this machine trains: a run that finishes
+  // before its kill starts the snapshots over, so later kills hit a long run again.
+  for (int attempt = 0; attempt < 60 && kills < 20; ++attempt) {
     // A snapshot after every micro-batch of 64: most of the run is spent writing them.
     Result<its::ChildProcess> child = its::ChildProcess::Start(
         Command({"train", "--data", (dir.path() / "data").string(), "--snapshot-dir", snapshots,
@@ -55,17 +60,27 @@ TEST(TrainFaultTest, SigkillWhileSnapshottingAlwaysLeavesLatestLoadable) {
         log);
     ASSERT_TRUE(child.ok()) << child.status().ToString();
     std::this_thread::sleep_for(milliseconds(300 + rng() % 1200));
-    if (!child->Running()) break;  // trained everything before the kill
     child->Signal(SIGKILL);
-    EXPECT_EQ(child->Wait(), 128 + SIGKILL) << its::Tail(log);
+    const int exit_status = child->Wait();
+    if (exit_status == 0) {  // trained everything before the kill
+      std::filesystem::remove_all(snapshots);
+      last_events = -1;
+      ++finished_runs;
+      continue;
+    }
+    EXPECT_EQ(exit_status, 128 + SIGKILL) << its::Tail(log);
+    ++kills;
     if (!std::filesystem::exists(std::filesystem::path(snapshots) / "LATEST")) continue;
     const Result<LoadedSnapshot> loaded = LoadModelSnapshot(snapshots, torch::kCPU);
-    ASSERT_TRUE(loaded.ok()) << "round " << round << ": " << loaded.status().ToString();
-    EXPECT_GE(loaded->manifest.events_trained, last_events) << "round " << round;
+    ASSERT_TRUE(loaded.ok()) << "kill " << kills << ": " << loaded.status().ToString();
+    EXPECT_GE(loaded->manifest.events_trained, last_events) << "kill " << kills;
     EXPECT_EQ(loaded->model->step(), loaded->manifest.step);
     last_events = loaded->manifest.events_trained;
     ++killed_with_snapshots;
   }
+  std::fprintf(stderr, "%d kills, %d of them with a snapshot on disk; %d runs finished first\n",
+               kills, killed_with_snapshots, finished_runs);
+  EXPECT_EQ(kills, 20);
   EXPECT_GE(killed_with_snapshots, 10) << its::Tail(log);
   // And the last run finishes what the killed ones left.
   Result<its::ChildProcess> child = its::ChildProcess::Start(
