@@ -77,8 +77,9 @@ TrainerMetrics::Families::Families(prometheus::Registry& r, const std::string& s
                   .Register(r)),
       log_q(BuildGauge()
                 .Name("towerstream_logq_mean_log_probability")
-                .Help("Mean log of the streaming sampling-probability estimate of the latest "
-                      "micro-batch's articles (the logQ correction subtracted from logits)")
+                .Help("Mean log of the streaming estimate of occurrences per step of the "
+                      "latest micro-batch's articles (the logQ correction subtracted from "
+                      "logits; above 0 for articles seen more than once per step)")
                 .Labels({{"service", service}})
                 .Register(r)),
       snapshots(BuildCounter()

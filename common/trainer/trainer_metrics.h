@@ -65,7 +65,8 @@ class TrainerMetrics {
   prometheus::Gauge& recall_at_12;
   prometheus::Gauge& recall_at_100;
   // towerstream_logq_mean_log_probability: the frequency estimator's mean log p(item) over
-  // the latest batch (it rises towards 0 as the estimate sees popular items often).
+  // the latest batch, p being occurrences per step (so above 0 for articles seen more than once
+  // per step; it rises as batches lean towards popular articles).
   prometheus::Gauge& mean_log_q;
   // towerstream_snapshots_total, towerstream_snapshot_duration_seconds,
   // towerstream_snapshot_last_success_timestamp_seconds.
