@@ -2,7 +2,6 @@
 #include "common/mlflow/tracking_client.h"
 
 #include <algorithm>
-#include <cctype>
 #include <cmath>
 #include <exception>
 #include <iterator>
@@ -11,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/admin/admin_server.h"
+#include "common/admin/query_string.h"
 
 namespace towerstream::mlflow {
 namespace {
@@ -78,22 +78,6 @@ std::string_view RunStatusName(RunStatus status) {
       return "KILLED";
   }
   return "FAILED";
-}
-
-std::string EncodeQueryValue(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (const char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (std::isalnum(byte) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += c;
-    } else {
-      out += '%';
-      out += kHex[byte >> 4];
-      out += kHex[byte & 0xf];
-    }
-  }
-  return out;
 }
 
 TrackingClient::TrackingClient(std::string tracking_uri, std::string address, std::string prefix,
@@ -174,7 +158,7 @@ Result<std::string> TrackingClient::Call(std::string_view method, std::string_vi
 }
 
 Result<std::string> TrackingClient::GetOrCreateExperiment(const std::string& name) {
-  const std::string query = "experiment_name=" + EncodeQueryValue(name);
+  const std::string query = "experiment_name=" + admin::EncodeQueryValue(name);
   const auto experiment_id = [](const Json& answer) {
     return answer.at("experiment").at("experiment_id").get<std::string>();
   };
@@ -210,7 +194,7 @@ Result<std::string> TrackingClient::CreateRun(const std::string& experiment_id,
 
 Result<RunInfo> TrackingClient::GetRun(const std::string& run_id) {
   TS_ASSIGN_OR_RETURN(const std::string answer,
-                      Call("GET", "runs/get", "run_id=" + EncodeQueryValue(run_id), {}));
+                      Call("GET", "runs/get", "run_id=" + admin::EncodeQueryValue(run_id), {}));
   return FromAnswer(Where("runs/get"), answer, [](const Json& parsed) {
     const Json& run = parsed.at("run");
     const Json& info = run.at("info");
@@ -283,8 +267,8 @@ Result<std::vector<Metric>> TrackingClient::GetMetricHistory(const std::string& 
                                                              const std::string& key) {
   TS_ASSIGN_OR_RETURN(const std::string answer,
                       Call("GET", "metrics/get-history",
-                           "run_id=" + EncodeQueryValue(run_id) +
-                               "&metric_key=" + EncodeQueryValue(key) + "&max_results=25000",
+                           "run_id=" + admin::EncodeQueryValue(run_id) +
+                               "&metric_key=" + admin::EncodeQueryValue(key) + "&max_results=25000",
                            {}));
   return FromAnswer(Where("metrics/get-history"), answer, [](const Json& parsed) {
     std::vector<Metric> history;

@@ -84,7 +84,4 @@ class TrackingClient {
   std::chrono::milliseconds timeout_;
 };
 
-// Percent-encodes `text` for a URL query value (RFC 3986 unreserved characters stay).
-std::string EncodeQueryValue(std::string_view text);
-
 }  // namespace towerstream::mlflow

@@ -14,52 +14,11 @@
 #include <nlohmann/json.hpp>
 
 #include "common/admin/admin_server.h"
-#include "common/base/hex.h"
+#include "common/admin/query_string.h"
 #include "common/serving/recommender.h"
 
 namespace towerstream::serving {
-namespace {
-
-// application/x-www-form-urlencoded: '&'-separated name=value pairs, '+' for space, %XX
-// escapes. A repeated name keeps its last value.
-Result<std::map<std::string, std::string>> ParseQuery(std::string_view query) {
-  std::map<std::string, std::string> out;
-  const auto decode = [](std::string_view s) -> Result<std::string> {
-    std::string text;
-    for (size_t i = 0; i < s.size(); ++i) {
-      if (s[i] == '+') {
-        text += ' ';
-      } else if (s[i] == '%') {
-        const bool complete = i + 2 < s.size();
-        const int hi = complete ? HexDigitValue(s[i + 1]) : -1;
-        const int lo = complete ? HexDigitValue(s[i + 2]) : -1;
-        if (hi < 0 || lo < 0) {
-          return Status::InvalidArgument("bad percent escape in the query string");
-        }
-        text += static_cast<char>(hi * 16 + lo);
-        i += 2;
-      } else {
-        text += s[i];
-      }
-    }
-    return text;
-  };
-  while (!query.empty()) {
-    const size_t amp = query.find('&');
-    const std::string_view pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    if (pair.empty()) continue;
-    const size_t eq = pair.find('=');
-    TS_ASSIGN_OR_RETURN(std::string name, decode(pair.substr(0, eq)));
-    TS_ASSIGN_OR_RETURN(
-        std::string value,
-        decode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1)));
-    out[std::move(name)] = std::move(value);
-  }
-  return out;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 Status RecommendServerOptions::Validate() const {
   if (snapshot.empty()) return Status::InvalidArgument("serve: --snapshot is required");
@@ -185,7 +144,7 @@ class RecommendServer::Impl {
           404, "no such endpoint: " + request.path + " (try /recommend?customer_id=...&k=12)"));
       return;
     }
-    Result<std::map<std::string, std::string>> params = ParseQuery(request.query);
+    Result<std::map<std::string, std::string>> params = admin::ParseQuery(request.query);
     if (!params.ok()) {
       ++refused_;
       reply(admin::JsonError(400, params.status().message()));

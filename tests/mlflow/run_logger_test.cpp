@@ -59,11 +59,6 @@ TEST(TrackingClientTest, AcceptsHttpUrisWithPortAndPrefix) {
   }
 }
 
-TEST(TrackingClientTest, EncodesQueryValues) {
-  EXPECT_EQ(EncodeQueryValue("towerstream"), "towerstream");
-  EXPECT_EQ(EncodeQueryValue("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
-}
-
 TEST(TrackingClientTest, AnUnreachableServerIsUnavailableNamingTheUri) {
   const std::string uri = UnreachableUri();
   auto client = TrackingClient::Create(uri, milliseconds(2000));
