@@ -34,6 +34,12 @@ Status ProgressOptions::Validate() const {
   return Status::Ok();
 }
 
+void PrintLineOverProgress(std::FILE* out, std::string_view line) {
+  std::fprintf(out, "%s%.*s\n", IsTerminal(out) ? "\r\x1b[K" : "", static_cast<int>(line.size()),
+               line.data());
+  std::fflush(out);
+}
+
 std::string FormatCount(int64_t n) {
   std::string digits = std::to_string(n < 0 ? -n : n);
   std::string out;

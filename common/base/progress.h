@@ -13,6 +13,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "common/base/status.h"
 
@@ -71,6 +72,11 @@ class ProgressBar {
   double last_draw_ = 0;   // guarded by draw_mu_
   bool finished_ = false;  // guarded by draw_mu_
 };
+
+// Prints `line` on a line of its own on `out`, for messages from another thread while a bar may
+// be drawing: on a terminal it first erases the line the bar redraws in place (the bar draws
+// itself again at its next update).
+void PrintLineOverProgress(std::FILE* out, std::string_view line);
 
 // "31,788,324": counts in reports.
 std::string FormatCount(int64_t n);

@@ -3,12 +3,11 @@
 
 #include <xxhash.h>
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
 
+#include "common/base/progress.h"
 #include "common/trainer/model_config.h"
 
 namespace towerstream::trainer {
@@ -40,11 +39,9 @@ void AddModelParams(const nlohmann::json& config, const std::string& prefix,
   }
 }
 
-// Lines about MLflow, from its worker thread. On a terminal they first clear the line a
-// progress bar may be drawing on.
+// Lines about MLflow, from its worker thread, possibly while the progress bar draws.
 void SayAboutTracking(const std::string& line) {
-  static const bool terminal = isatty(fileno(stderr)) != 0;
-  std::fprintf(stderr, "%stowerstream: %s\n", terminal ? "\r\x1b[K" : "", line.c_str());
+  PrintLineOverProgress(stderr, "towerstream: " + line);
 }
 
 }  // namespace
