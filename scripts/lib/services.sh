@@ -53,24 +53,28 @@ live_pid() {
 }
 
 # Stops the process in pid file $1 (command line containing $2): SIGTERM, up to $3 seconds for
-# a clean exit, then SIGKILL. Succeeds when nothing is running.
+# a clean exit, then SIGKILL. With $4 = group, the signals go to the process group the pid leads
+# (a server started under setsid whose workers are its children). Succeeds when nothing is
+# running.
 stop_by_pid_file() {
-  local pid_file=$1 marker=$2 grace=$3 pid deadline
+  local pid_file=$1 marker=$2 grace=$3 scope=${4:-process} pid target deadline
   pid=$(live_pid "$pid_file" "$marker")
   if [[ -z "$pid" ]]; then
     rm -f "$pid_file"
     note "not running"
     return 0
   fi
-  kill -TERM "$pid" 2>/dev/null || true
+  target=$pid
+  [[ "$scope" == group ]] && target=-$pid
+  kill -TERM -- "$target" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
   deadline=$((SECONDS + grace))
-  while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do
+  while kill -0 -- "$target" 2>/dev/null && ((SECONDS < deadline)); do
     sleep 0.2
   done
-  if kill -0 "$pid" 2>/dev/null; then
-    note "pid $pid still running after ${grace}s; sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  if kill -0 -- "$target" 2>/dev/null; then
+    note "$scope $pid still running after ${grace}s; sending SIGKILL"
+    kill -KILL -- "$target" 2>/dev/null || true
+    while kill -0 -- "$target" 2>/dev/null; do sleep 0.1; done
   fi
   rm -f "$pid_file"
   note "stopped (pid $pid)"
