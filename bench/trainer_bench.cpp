@@ -314,7 +314,7 @@ int Run(const Flags& flags) {
   const auto train = [&](int64_t i) {
     if (flags.eval_queries > 0) {
       const std::span<const model::Example> queries(batches[i].data(), flags.eval_queries);
-      if (!model.Evaluate(queries, /*refresh_steps=*/50).ok()) std::abort();
+      if (!model.Evaluate(queries).ok()) std::abort();
     }
     if (!model.Train(batches[i]).ok()) std::abort();
   };

@@ -25,8 +25,9 @@ constexpr char kItemsMagic[8] = {'T', 'S', 'I', 'T', 'E', 'M', 'S', 'V'};
 constexpr uint32_t kFormatVersion = 1;
 // Catalogue articles embedded per item-tower call: bounds the temporaries at full scale.
 constexpr int64_t kEmbedChunk = 16384;
-// Scores of this many queries against the catalogue are computed per matrix product.
-constexpr int64_t kScoreChunk = 256;
+// Progressive validation scores the queries against this many catalogue items per matrix
+// product: the block of scores stays in cache while it is counted.
+constexpr int64_t kScoreChunk = 2048;
 
 // The model's state files (DESIGN.md §4: model and optimiser state, tables, estimator,
 // catalogue, and the item embeddings for serving).
@@ -387,43 +388,50 @@ torch::Tensor TwoTowerModel::EmbedCatalogue(int64_t first, int64_t last) {
   return parts.size() == 1 ? parts[0] : torch::cat(parts);
 }
 
-Result<ProgressiveCounts> TwoTowerModel::Evaluate(std::span<const Example> queries,
-                                                  int64_t refresh_steps) {
+Result<ProgressiveCounts> TwoTowerModel::Evaluate(std::span<const Example> queries) {
   ProgressiveCounts counts;
   if (queries.empty()) return counts;
   try {
     torch::NoGradGuard no_grad;
     AddBatchArticles(queries);
     const int64_t total = catalogue_.size();
-    if (cached_at_step_ < 0 || step_ - cached_at_step_ >= refresh_steps ||
-        !cached_items_.defined()) {
-      cached_items_ = EmbedCatalogue(0, total);
-      cached_at_step_ = step_;
-    } else if (cached_items_.size(0) < total) {
-      cached_items_ = torch::cat({cached_items_, EmbedCatalogue(cached_items_.size(0), total)});
-    }
+    // Item vectors of the model as it is now: a stale cache would score yesterday's items
+    // against today's queries.
+    const torch::Tensor items = EmbedCatalogue(0, total);
     TS_ASSIGN_OR_RETURN(const torch::Tensor query_vectors, QueryEmbeddings(queries));
     const torch::Tensor on_device = query_vectors.to(options_.device);
-    const int64_t k = std::min<int64_t>(100, total);
-    for (int64_t begin = 0; begin < on_device.size(0); begin += kScoreChunk) {
-      const int64_t n = std::min(kScoreChunk, on_device.size(0) - begin);
-      const torch::Tensor scores =
-          MatMul(on_device.narrow(0, begin, n), cached_items_, false, /*transpose_b=*/true);
-      const torch::Tensor top =
-          std::get<1>(scores.topk(k, /*dim=*/1, /*largest=*/true, /*sorted=*/true))
-              .to(torch::kCPU)
-              .contiguous();
-      const int64_t* index = top.data_ptr<int64_t>();
-      for (int64_t r = 0; r < n; ++r) {
-        const int64_t label = *catalogue_.IndexOf(queries[begin + r].article_id);
-        const int64_t* row = index + r * k;
-        const int64_t* hit = std::find(row, row + k, label);
-        const int64_t rank = hit - row;
-        counts.hits_at_12 += rank < 12;
-        counts.hits_at_100 += rank < k;
-      }
-      counts.queries += n;
+    const auto n = static_cast<int64_t>(queries.size());
+    torch::Tensor labels = torch::empty({n}, torch::kLong);
+    for (int64_t r = 0; r < n; ++r) {
+      labels.data_ptr<int64_t>()[r] = *catalogue_.IndexOf(queries[r].article_id);
     }
+    // The purchased article's score for each query; its rank is the number of other catalogue
+    // items scoring at least as high (ties count against it). Counting needs one pass over the
+    // scores, where a top-k would sort them. The article itself is left out by its index, not
+    // by its score, which the matrix product may round differently.
+    const torch::Tensor label_index = labels.to(options_.device);
+    const torch::Tensor label_scores =
+        (on_device * items.index_select(0, label_index)).sum(1, /*keepdim=*/true);
+    torch::Tensor above = torch::zeros({n}, on_device.options().dtype(torch::kLong));
+    for (int64_t begin = 0; begin < total; begin += kScoreChunk) {
+      const int64_t m = std::min(kScoreChunk, total - begin);
+      const torch::Tensor scores =
+          MatMul(on_device, items.narrow(0, begin, m), false, /*transpose_b=*/true);
+      const torch::Tensor at_least = scores.ge(label_scores);
+      const torch::Tensor own = (label_index - begin).clamp(0, m - 1).unsqueeze(1);
+      const torch::Tensor own_counted = at_least.gather(1, own)
+                                            .squeeze(1)
+                                            .logical_and(label_index.ge(begin))
+                                            .logical_and(label_index.lt(begin + m));
+      above += at_least.sum(1) - own_counted.to(torch::kLong);
+    }
+    const torch::Tensor rank = above.to(torch::kCPU);
+    const int64_t* r = rank.data_ptr<int64_t>();
+    for (int64_t i = 0; i < n; ++i) {
+      counts.hits_at_12 += r[i] < 12;
+      counts.hits_at_100 += r[i] < 100;
+    }
+    counts.queries = n;
     return counts;
   } catch (const std::exception& e) {
     return Status::Internal(std::string("model: progressive validation failed: ") + e.what());
@@ -548,8 +556,6 @@ Status TwoTowerModel::Load(const std::filesystem::path& dir) {
     }
     return Status::Ok();
   }));
-  cached_items_ = torch::Tensor();
-  cached_at_step_ = -1;
   return Status::Ok();
 }
 

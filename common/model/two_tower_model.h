@@ -116,12 +116,12 @@ class TwoTowerModel {
   Result<StepStats> Train(std::span<const Example> batch);
 
   // Progressive validation: for each example, whether its article is in the top 12 / 100 of
-  // the catalogue for its query, with the model as it is now (call before Train on the same
-  // batch). Item embeddings are cached and recomputed once `refresh_steps` steps have passed
-  // (new articles are embedded as they arrive), so scoring a batch costs a matrix product with
-  // the catalogue, not a pass of the item tower over it. Adds the examples' articles to the
+  // the whole catalogue for its query, with the model as it is now (call before Train on the
+  // same batch). Embeds the whole catalogue afresh, so its cost grows with the catalogue: the
+  // caller decides how often it is worth it (TrainingSession scores a sample of batches). A
+  // tie with the purchased article counts against it. Adds the examples' articles to the
   // catalogue; records no sightings.
-  Result<ProgressiveCounts> Evaluate(std::span<const Example> queries, int64_t refresh_steps);
+  Result<ProgressiveCounts> Evaluate(std::span<const Example> queries);
 
   // Adds articles (with their codes) to the catalogue, e.g. all of articles.csv.
   void AddArticle(hm::ArticleId id, const ArticleCodes& codes) { catalogue_.Upsert(id, codes); }
@@ -171,10 +171,6 @@ class TwoTowerModel {
   int64_t step_ = 0;
   // Extra-negative draws so far: seeds the next draw, so a resumed run draws the same items.
   int64_t negative_draws_ = 0;
-
-  // Progressive validation's cache of catalogue item vectors [cached rows, dim].
-  torch::Tensor cached_items_;
-  int64_t cached_at_step_ = -1;
 };
 
 }  // namespace towerstream::model

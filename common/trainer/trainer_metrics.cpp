@@ -56,7 +56,10 @@ TrainerMetrics::Families::Families(prometheus::Registry& r, const std::string& s
       recall(BuildGauge()
                  .Name("towerstream_progressive_recall")
                  .Help("Share of sampled purchases whose article was in the model's top k of "
-                       "all articles just before training on them")
+                       "all articles just before training on them: up to --eval-queries "
+                       "purchases of the first micro-batch, then of one every --eval-spacing x "
+                       "catalogue size examples, ranked against freshly embedded articles "
+                       "(ties count as misses); over the last 5,000 such purchases")
                  .Labels({{"service", service}})
                  .Register(r)),
       vocabulary(BuildGauge()

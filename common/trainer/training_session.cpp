@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 
 #include "common/base/progress.h"
@@ -53,10 +54,10 @@ Status SessionOptions::Validate() const {
     return Status::InvalidArgument("trainer: --keep must be at least 1, got " +
                                    std::to_string(keep));
   }
-  if (eval_queries < 0 || eval_refresh_steps < 1 || recall_window < 1 || log_every_steps < 0) {
+  if (eval_queries < 0 || !(eval_spacing >= 0) || !std::isfinite(eval_spacing) ||
+      recall_window < 1 || log_every_steps < 0) {
     return Status::InvalidArgument(
-        "trainer: eval queries and log interval must be >= 0, eval refresh steps and recall "
-        "window >= 1");
+        "trainer: eval queries, eval spacing and log interval must be >= 0, recall window >= 1");
   }
   TS_RETURN_IF_ERROR(mlflow.Validate());
   if (mlflow.enabled() && log_every_steps == 0) {
@@ -135,6 +136,7 @@ Status TrainingSession::Init() {
     AddModelParams(ModelConfigToJson(options_.model), "model.", setup.params);
     setup.params["device"] = options_.model.device.str();
     setup.params["eval_queries"] = std::to_string(options_.eval_queries);
+    setup.params["eval_spacing"] = std::to_string(options_.eval_spacing);
     setup.params["recall_window"] = std::to_string(options_.recall_window);
     for (const auto& [key, value] : options_.run_params) setup.params[key] = value;
     setup.tags["mlflow.source.name"] = "towerstream";
@@ -181,10 +183,14 @@ Status TrainingSession::TrainBatch(std::span<const model::Example> batch,
   }
   if (batch.empty()) return Status::Ok();
   const auto started = SteadyClock::now();
-  if (options_.eval_queries > 0) {
+  const auto catalogue = static_cast<double>(model_->catalogue().size());
+  if (options_.eval_queries > 0 &&
+      (examples_since_scored_ < 0 ||
+       static_cast<double>(examples_since_scored_) >= options_.eval_spacing * catalogue)) {
     const size_t n = std::min(batch.size(), static_cast<size_t>(options_.eval_queries));
-    TS_ASSIGN_OR_RETURN(const model::ProgressiveCounts counts,
-                        model_->Evaluate(batch.first(n), options_.eval_refresh_steps));
+    TS_ASSIGN_OR_RETURN(const model::ProgressiveCounts counts, model_->Evaluate(batch.first(n)));
+    examples_since_scored_ = 0;
+    ++times_.scored_batches;
     window_.push_back(counts);
     window_sum_.queries += counts.queries;
     window_sum_.hits_at_12 += counts.hits_at_12;
@@ -197,7 +203,12 @@ Status TrainingSession::TrainBatch(std::span<const model::Example> batch,
       window_.pop_front();
     }
   }
+  const auto trained_from = SteadyClock::now();
+  times_.validation_seconds += std::chrono::duration<double>(trained_from - started).count();
   TS_ASSIGN_OR_RETURN(const model::StepStats step, model_->Train(batch));
+  times_.training_seconds +=
+      std::chrono::duration<double>(SteadyClock::now() - trained_from).count();
+  if (examples_since_scored_ >= 0) examples_since_scored_ += static_cast<int64_t>(batch.size());
   last_loss_ = step.loss;
   loss_ema_ =
       have_loss_ ? (1 - kLossSmoothing) * loss_ema_ + kLossSmoothing * step.loss : step.loss;
@@ -277,10 +288,11 @@ Result<std::string> TrainingSession::Snapshot(const Offsets& offsets) {
     mlflow_->SetTag("snapshot." + id, path);
     mlflow_->SetTag("snapshot.latest", path);
   }
+  const double seconds = std::chrono::duration<double>(SteadyClock::now() - started).count();
+  times_.snapshot_seconds += seconds;
   if (metrics_ != nullptr) {
     metrics_->snapshots.Increment();
-    metrics_->snapshot_duration.Observe(
-        std::chrono::duration<double>(SteadyClock::now() - started).count());
+    metrics_->snapshot_duration.Observe(seconds);
     metrics_->snapshot_last_success.Set(
         std::chrono::duration<double>(last_snapshot_time_.time_since_epoch()).count());
   }
@@ -306,6 +318,7 @@ SessionStatus TrainingSession::status() const {
   s.last_snapshot_time = last_snapshot_time_;
   s.resumed_from = resumed_ ? resumed_->id : "";
   s.model = model_->stats();
+  s.times = times_;
   return s;
 }
 

@@ -36,13 +36,16 @@ struct SessionOptions {
   int keep = 3;
   // fsync snapshots (off only for tests and benchmarks that accept losing them on power loss).
   bool fsync = true;
-  // Progressive validation: queries of each micro-batch scored against the whole catalogue
-  // before training on it (0 turns it off). A sample keeps the cost small next to the step.
-  int64_t eval_queries = 64;
-  // Steps between recomputations of the catalogue's item vectors used for that scoring.
-  int64_t eval_refresh_steps = 50;
+  // Progressive validation: up to this many examples of a scored micro-batch are ranked
+  // against the whole catalogue before the batch trains (0 turns it off).
+  int64_t eval_queries = 256;
+  // Which micro-batches are scored: the first, then the next one once eval_spacing x (catalogue
+  // size) examples have trained since the last scored one. Scoring embeds the whole catalogue,
+  // so spacing it by the catalogue's size keeps its cost per trained example the same at any
+  // scale (about 4% of the training step with the default towers); 0 scores every batch.
+  double eval_spacing = 4.0;
   // Scored queries over which progressive recall is reported (a sliding window).
-  int64_t recall_window = 20'000;
+  int64_t recall_window = 5'000;
   // Every this many steps a line goes to <snapshot_dir>/training_log.csv (time, step, examples
   // trained, loss, progressive recall, examples/s), which `evaluate --plot` charts; 0: none.
   // A resumed run appends to it.
@@ -59,6 +62,14 @@ struct SessionOptions {
   Status Validate() const;
 };
 
+// Wall time spent in each part of TrainBatch and Snapshot since the session opened.
+struct SessionTimes {
+  double validation_seconds = 0;  // progressive validation (scored batches only)
+  double training_seconds = 0;    // the model's training steps
+  double snapshot_seconds = 0;    // writing snapshots
+  int64_t scored_batches = 0;     // micro-batches that progressive validation scored
+};
+
 // Where the session stands, for /status, progress bars and snapshots' metrics.
 struct SessionStatus {
   int64_t step = 0;
@@ -73,6 +84,7 @@ struct SessionStatus {
   std::chrono::system_clock::time_point last_snapshot_time{};
   std::string resumed_from;  // the snapshot this session started from, if any
   model::ModelStats model;
+  SessionTimes times;
 };
 
 // Stream positions: topic -> partition -> next offset to read.
@@ -86,8 +98,9 @@ class TrainingSession {
   TrainingSession(const TrainingSession&) = delete;
   TrainingSession& operator=(const TrainingSession&) = delete;
 
-  // Scores up to eval_queries examples of `batch` (progressive validation), then trains on
-  // the whole batch. `event_ids[i]` identifies batch[i] for the trained digest.
+  // Scores up to eval_queries examples of `batch` when progressive validation is due (see
+  // eval_spacing), then trains on the whole batch. `event_ids[i]` identifies batch[i] for the
+  // trained digest.
   Status TrainBatch(std::span<const model::Example> batch, std::span<const std::string> event_ids);
 
   // Writes a durable snapshot at the current state with `offsets`; returns its id. When nothing
@@ -129,6 +142,9 @@ class TrainingSession {
   // Progressive validation per batch, oldest first, summing to the window's counts.
   std::deque<model::ProgressiveCounts> window_;
   model::ProgressiveCounts window_sum_;
+  // Examples trained since the last scored batch; -1 before the first (which is scored).
+  int64_t examples_since_scored_ = -1;
+  SessionTimes times_;
   // (time, events_trained) samples of the last few seconds, for examples per second.
   std::deque<std::pair<std::chrono::steady_clock::time_point, int64_t>> rate_samples_;
   double rate_ = 0;

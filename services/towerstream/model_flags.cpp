@@ -110,18 +110,20 @@ void AddModelFlags(CLI::App* cmd, ModelFlags* f, const std::string& snapshot_eve
 
   const std::string validation = "Progressive validation";
   cmd->add_option("--eval-queries", f->eval_queries,
-                  "Examples of each micro-batch scored against every article before training "
-                  "on it (0: off)")
+                  "Examples of a scored micro-batch ranked against every article before training "
+                  "on it (0: no progressive validation)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber)
       ->group(validation)
       ->type_name("N");
-  cmd->add_option("--eval-refresh-steps", f->eval_refresh_steps,
-                  "Steps between recomputations of the articles' vectors used for that scoring")
+  cmd->add_option("--eval-spacing", f->eval_spacing,
+                  "Which micro-batches are scored: the first, then the next once X times the "
+                  "number of articles have trained since (scoring embeds every article, so its "
+                  "cost per example stays the same at any catalogue size); 0: every batch")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber)
+      ->check(CLI::NonNegativeNumber)
       ->group(validation)
-      ->type_name("N");
+      ->type_name("X");
 
   const std::string tracking = "MLflow tracking";
   cmd->add_option("--mlflow-uri", f->mlflow_uri,
@@ -164,7 +166,7 @@ Result<trainer::SessionOptions> SessionOptionsFrom(const ModelFlags& f) {
   s.keep = f.keep;
   s.fsync = !f.no_fsync;
   s.eval_queries = f.eval_queries;
-  s.eval_refresh_steps = f.eval_refresh_steps;
+  s.eval_spacing = f.eval_spacing;
   s.mlflow.tracking_uri = f.mlflow_uri;
   s.mlflow.experiment = f.mlflow_experiment;
   s.mlflow.run_name = f.mlflow_run_name;

@@ -34,8 +34,8 @@ struct ModelFlags {
   std::string snapshot_dir;
   int keep = 3;
   std::string snapshot_every;
-  int64_t eval_queries = 64;
-  int64_t eval_refresh_steps = 50;
+  int64_t eval_queries = 256;
+  double eval_spacing = 4.0;
   bool no_fsync = false;
   std::string mlflow_uri;
   std::string mlflow_experiment = "towerstream";

@@ -174,6 +174,35 @@ TEST(TrainingSessionTest, DigestChangesWhenAnEventIsTrainedTwice) {
   EXPECT_NE(a->trained_digest(), b->trained_digest());
 }
 
+// Progressive validation scores the first batch, then one once eval_spacing x catalogue size
+// examples have trained since: its work per trained example does not grow with the catalogue.
+TEST(TrainingSessionTest, ScoresBatchesSpacedByTheCatalogueSize) {
+  const auto scored_batches = [](int64_t articles, double spacing) {
+    towerstream::testing::ScopedTempDir dir("session_spacing");
+    model::testing::PlantedStream stream(500, articles, 4, 0.8, 3);
+    SessionOptions options = Session(dir.path());
+    options.eval_spacing = spacing;
+    auto session = std::move(TrainingSession::Open(options, nullptr)).value();
+    for (int64_t a = 0; a < articles; ++a) session->model().AddArticle(a, stream.CodesOf(a));
+    for (int i = 0; i < 40; ++i) {  // 40 batches of 100: 4,000 examples
+      const std::vector<model::Example> batch = stream.Batch(100);
+      EXPECT_TRUE(session->TrainBatch(batch, IdsFor(batch, 100 * i)).ok());
+    }
+    const SessionStatus status = session->status();
+    EXPECT_EQ(status.recall_queries, 32 * status.times.scored_batches);
+    EXPECT_GT(status.times.validation_seconds, 0);
+    EXPECT_GT(status.times.training_seconds, 0);
+    return status.times.scored_batches;
+  };
+  // 100 articles, spacing 5: the first batch, then every 500 examples (5 batches): 1, 6, 11...
+  EXPECT_EQ(scored_batches(100, 5.0), 8);
+  // Ten times the articles: a tenth of the scoring.
+  EXPECT_EQ(scored_batches(1000, 0.5), 8);
+  EXPECT_EQ(scored_batches(1000, 5.0), 1);
+  // Spacing 0 scores every batch.
+  EXPECT_EQ(scored_batches(100, 0.0), 40);
+}
+
 TEST(TrainingSessionTest, RefusesToResumeASnapshotOfOtherModelOptions) {
   towerstream::testing::ScopedTempDir dir("session_mismatch");
   model::testing::PlantedStream stream(100, 30, 3, 0.8, 3);
