@@ -18,7 +18,10 @@ static_assert(std::endian::native == std::endian::little,
               "the saved state is written as host bytes and documented as little-endian");
 
 constexpr char kMagic[8] = {'T', 'S', 'F', 'R', 'E', 'Q', 'E', 'S'};
-constexpr uint32_t kFormatVersion = 1;
+// Version 2 writes only the buckets ever seen (version 1, still read, wrote all of them: 33.5 MB
+// at the default size however few items there were).
+constexpr uint32_t kFormatVersion = 2;
+constexpr uint32_t kDenseFormatVersion = 1;
 // Bounds that keep the state allocatable and the saved header trustworthy.
 constexpr int64_t kMaxBuckets = int64_t{1} << 31;
 constexpr int64_t kMaxHashFunctions = 16;
@@ -253,8 +256,13 @@ Status FrequencyEstimator::Save(std::ostream& out) const {
     WritePod(out, options_.max_gap);
     WritePod(out, options_.seed);
     WritePod(out, last_step_);
-    WriteTensor(out, last_seen_);
-    WriteTensor(out, gap_);
+    // A bucket never seen holds (-1, initial_gap): only the others are written, by index.
+    const torch::Tensor seen =
+        torch::logical_or(last_seen_.ge(0), gap_.ne(options_.initial_gap)).nonzero().flatten();
+    WritePod(out, seen.numel());
+    WriteTensor(out, seen);
+    WriteTensor(out, last_seen_.index_select(0, seen));
+    WriteTensor(out, gap_.index_select(0, seen));
   } catch (const std::exception& e) {
     return Status::Internal(std::string("frequency estimator: cannot save state: ") + e.what());
   }
@@ -269,10 +277,10 @@ Result<std::unique_ptr<FrequencyEstimator>> FrequencyEstimator::Load(std::istrea
   if (!in.read(magic, sizeof(magic)) || std::memcmp(magic, kMagic, sizeof(kMagic)) != 0) {
     return Status::Corruption("frequency estimator state: bad magic (not a saved estimator)");
   }
-  if (!ReadPod(in, &version) || version != kFormatVersion) {
-    return Status::Corruption("frequency estimator state: format version " +
-                              std::to_string(version) + ", expected " +
-                              std::to_string(kFormatVersion));
+  if (!ReadPod(in, &version) || (version != kFormatVersion && version != kDenseFormatVersion)) {
+    return Status::Corruption(
+        "frequency estimator state: format version " + std::to_string(version) + ", expected " +
+        std::to_string(kDenseFormatVersion) + " or " + std::to_string(kFormatVersion));
   }
   FrequencyEstimatorOptions options;
   options.device = device;
@@ -293,10 +301,33 @@ Result<std::unique_ptr<FrequencyEstimator>> FrequencyEstimator::Load(std::istrea
   }
   try {
     const int64_t n = options.buckets * options.hash_functions;
-    torch::Tensor last_seen = torch::empty({n}, torch::kLong);
-    torch::Tensor gap = torch::empty({n}, torch::kDouble);
-    if (!ReadTensor(in, &last_seen) || !ReadTensor(in, &gap)) {
-      return Status::Corruption("frequency estimator state: truncated state arrays");
+    torch::Tensor last_seen, gap;
+    if (version == kDenseFormatVersion) {
+      last_seen = torch::empty({n}, torch::kLong);
+      gap = torch::empty({n}, torch::kDouble);
+      if (!ReadTensor(in, &last_seen) || !ReadTensor(in, &gap)) {
+        return Status::Corruption("frequency estimator state: truncated state arrays");
+      }
+    } else {
+      int64_t count = 0;
+      if (!ReadPod(in, &count) || count < 0 || count > n) {
+        return Status::Corruption("frequency estimator state: seen bucket count " +
+                                  std::to_string(count) + " is not in [0, " + std::to_string(n) +
+                                  "]");
+      }
+      torch::Tensor index = torch::empty({count}, torch::kLong);
+      torch::Tensor seen_last = torch::empty({count}, torch::kLong);
+      torch::Tensor seen_gap = torch::empty({count}, torch::kDouble);
+      if (!ReadTensor(in, &index) || !ReadTensor(in, &seen_last) || !ReadTensor(in, &seen_gap)) {
+        return Status::Corruption("frequency estimator state: truncated seen buckets");
+      }
+      if (count > 0 && (index.min().item<int64_t>() < 0 || index.max().item<int64_t>() >= n)) {
+        return Status::Corruption("frequency estimator state: a bucket index is out of range");
+      }
+      last_seen = torch::full({n}, -1, torch::kLong);
+      gap = torch::full({n}, options.initial_gap, torch::kDouble);
+      last_seen.index_put_({index}, seen_last);
+      gap.index_put_({index}, seen_gap);
     }
     std::unique_ptr<FrequencyEstimator> estimator(new FrequencyEstimator(options));
     estimator->last_seen_ = last_seen.to(device);

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <numeric>
 #include <random>
@@ -296,6 +297,72 @@ TEST(FrequencyEstimatorTest, LoadRejectsForeignOrTruncatedData) {
     ASSERT_FALSE(loaded.ok()) << name;
     EXPECT_EQ(loaded.status().code(), StatusCode::kCorruption) << name;
   }
+}
+
+TEST(FrequencyEstimatorTest, SavesOnlyTheBucketsItHasSeen) {
+  auto estimator = MakeEstimator(FrequencyEstimatorOptions());  // 2^20 buckets, 2 hashes
+  ASSERT_TRUE(estimator->Update(Ids({1, 2, 3}), 4).ok());
+  std::stringstream saved;
+  ASSERT_TRUE(estimator->Save(saved).ok());
+  // Header (76 bytes), the count, and 6 seen buckets of 24 bytes: not 2^21 x 16 bytes.
+  EXPECT_EQ(saved.str().size(), 76u + 8u + 6u * 24u);
+  auto loaded = FrequencyEstimator::Load(saved, torch::kCPU);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  const torch::Tensor ids = Ids({1, 2, 3, 4, 99});
+  EXPECT_TRUE(torch::equal((*loaded)->LogProbability(ids), estimator->LogProbability(ids)));
+}
+
+TEST(FrequencyEstimatorTest, ReadsTheDenseFormatOfVersionOne) {
+  FrequencyEstimatorOptions options;
+  options.buckets = 128;
+  auto estimator = MakeEstimator(options);
+  ASSERT_TRUE(estimator->Update(Ids({1, 2, 3}), 4).ok());
+  ASSERT_TRUE(estimator->Update(Ids({2}), 9).ok());
+  std::stringstream saved;
+  ASSERT_TRUE(estimator->Save(saved).ok());
+  const std::string sparse = saved.str();
+  // Rebuild the version 1 file: the same header, then every bucket's last step and gap.
+  constexpr size_t kHeader = 76;
+  int64_t count = 0;
+  std::memcpy(&count, sparse.data() + kHeader, sizeof(count));
+  const int64_t n = options.buckets * options.hash_functions;
+  std::vector<int64_t> last_seen(n, -1);
+  std::vector<double> gap(n, options.initial_gap);
+  const char* seen = sparse.data() + kHeader + 8;
+  for (int64_t i = 0; i < count; ++i) {
+    int64_t index = 0;
+    std::memcpy(&index, seen + 8 * i, 8);
+    std::memcpy(&last_seen[index], seen + 8 * count + 8 * i, 8);
+    std::memcpy(&gap[index], seen + 16 * count + 8 * i, 8);
+  }
+  std::string dense = sparse.substr(0, kHeader);
+  dense[8] = 1;  // format version 1
+  dense.append(reinterpret_cast<const char*>(last_seen.data()), n * sizeof(int64_t));
+  dense.append(reinterpret_cast<const char*>(gap.data()), n * sizeof(double));
+  std::istringstream in(dense);
+  auto loaded = FrequencyEstimator::Load(in, torch::kCPU);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_EQ((*loaded)->last_step(), 9);
+  const torch::Tensor ids = torch::arange(200, torch::kLong);
+  EXPECT_TRUE(torch::equal((*loaded)->LogProbability(ids), estimator->LogProbability(ids)));
+}
+
+TEST(FrequencyEstimatorTest, LoadRejectsABucketIndexOutOfRange) {
+  FrequencyEstimatorOptions options;
+  options.buckets = 128;
+  auto estimator = MakeEstimator(options);
+  ASSERT_TRUE(estimator->Update(Ids({1}), 4).ok());
+  std::stringstream saved;
+  ASSERT_TRUE(estimator->Save(saved).ok());
+  std::string bytes = saved.str();
+  const int64_t out_of_range = 128 * 2;
+  std::memcpy(bytes.data() + 76 + 8, &out_of_range, sizeof(out_of_range));
+  std::istringstream in(bytes);
+  auto loaded = FrequencyEstimator::Load(in, torch::kCPU);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(loaded.status().message().find("out of range"), std::string::npos)
+      << loaded.status().ToString();
 }
 
 TEST(FrequencyEstimatorTest, ValidateNamesTheBadField) {
