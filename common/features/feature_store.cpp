@@ -511,7 +511,8 @@ Status FeatureStore::Write(FeatureBatch* batch) {
   }
 
   rocksdb::WriteOptions options;
-  options.sync = options_.sync_writes;
+  options.disableWAL = !options_.write_ahead_log;
+  options.sync = options_.sync_writes && options_.write_ahead_log;
   TS_RETURN_IF_ERROR(FromRocks(db_->Write(options, &write), "write batch"));
   next_article_index_ = next_article;
   next_customer_index_ = next_customer;
@@ -522,13 +523,25 @@ Status FeatureStore::Write(FeatureBatch* batch) {
 }
 
 void FeatureStore::UpdateCachesAfterWrite(const FeatureBatch& batch) {
-  // Only entries already cached are touched: a bulk load of entities must not evict the hot
-  // ones, and a cached "no such record" must not outlive the record's arrival.
+  // Cached entities are updated (a cached "no such record" must not outlive the record's
+  // arrival); others are cached only while the cache has room, so that a bulk load of entities
+  // fills an empty cache (the first purchase of each then needs no read) but never evicts the
+  // hot ones.
   for (const auto& [id, features] : batch.articles_) {
-    if (auto* cached = articles_cache_.Peek(id)) *cached = features;
+    if (auto* cached = articles_cache_.Peek(id)) {
+      *cached = features;
+    } else if (options_.cache_loaded_entities &&
+               articles_cache_.size() < articles_cache_.capacity()) {
+      articles_cache_.Put(id, features);
+    }
   }
   for (const auto& [customer, features] : batch.customers_) {
-    if (auto* cached = customers_cache_.Peek(customer)) *cached = features;
+    if (auto* cached = customers_cache_.Peek(customer)) {
+      *cached = features;
+    } else if (options_.cache_loaded_entities &&
+               customers_cache_.size() < customers_cache_.capacity()) {
+      customers_cache_.Put(customer, features);
+    }
   }
   const auto keep = static_cast<size_t>(options_.history_length);
   for (const auto& [customer, entries] : batch.history_) {

@@ -140,7 +140,7 @@ void AddIngestCommand(CLI::App& app, int* exit_code) {
       ->type_name("MS");
   cmd->add_option("--cache-entries", args->cache_entries,
                   "Entries of each feature-store cache (articles, customers, histories); "
-                  "default 200000 each")
+                  "default 200000 articles and 1500000 customers and histories (all of H&M's)")
       ->check(CLI::NonNegativeNumber)
       ->type_name("N");
   cmd->add_flag("--no-fsync", args->no_fsync,

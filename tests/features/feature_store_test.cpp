@@ -250,6 +250,70 @@ TEST_F(FeatureStoreTest, CacheHoldsAtMostItsCapacity) {
   EXPECT_EQ(stats.misses, 10);
 }
 
+TEST_F(FeatureStoreTest, WrittenEntitiesFillTheCacheWhileItHasRoomAndNeverEvict) {
+  FeatureStoreOptions options = Options();
+  options.path = (dir_.path() / "fill").string();
+  options.customer_cache_entries = 3;
+  std::unique_ptr<FeatureStore> store = Open(options);
+  ASSERT_NE(store, nullptr);
+  FeatureBatch batch;
+  for (int n = 1; n <= 2; ++n) batch.PutCustomer(Customer(n), CustomerFeatures(20 + n));
+  ASSERT_TRUE(store->Write(&batch).ok());
+  // Read once: now the most recently used.
+  std::vector<std::optional<events::CustomerFeatures>> out;
+  ASSERT_TRUE(store->GetCustomers(std::vector{Customer(1), Customer(2)}, &out).ok());
+  EXPECT_EQ(store->customer_cache_stats().misses, 0) << "loaded customers need no read";
+  for (int n = 3; n <= 10; ++n) batch.PutCustomer(Customer(n), CustomerFeatures(20 + n));
+  ASSERT_TRUE(store->Write(&batch).ok());
+  const CacheStats stats = store->customer_cache_stats();
+  EXPECT_EQ(stats.size, 3u);
+  EXPECT_EQ(stats.evictions, 0) << "a bulk load never evicts";
+  ASSERT_TRUE(store->GetCustomers(std::vector{Customer(1), Customer(2), Customer(3)}, &out).ok());
+  EXPECT_EQ(store->customer_cache_stats().misses, 0);
+  ASSERT_TRUE(store->GetCustomers(std::vector{Customer(9)}, &out).ok());
+  EXPECT_EQ(store->customer_cache_stats().misses, 1);
+  EXPECT_EQ(out[0], CustomerFeatures(29));
+}
+
+TEST_F(FeatureStoreTest, LoadedEntitiesAreNotCachedWhenTurnedOff) {
+  FeatureStoreOptions options = Options();
+  options.path = (dir_.path() / "no-fill").string();
+  options.cache_loaded_entities = false;
+  std::unique_ptr<FeatureStore> store = Open(options);
+  ASSERT_NE(store, nullptr);
+  FeatureBatch batch;
+  batch.PutArticle(5, Article(5));
+  batch.PutCustomer(Customer(1), CustomerFeatures(30));
+  ASSERT_TRUE(store->Write(&batch).ok());
+  EXPECT_EQ(store->article_cache_stats().size, 0u);
+  EXPECT_EQ(store->customer_cache_stats().size, 0u);
+  std::vector<std::optional<events::ArticleFeatures>> out;
+  ASSERT_TRUE(store->GetArticles(std::vector<hm::ArticleId>{5}, &out).ok());
+  EXPECT_EQ(out[0], Article(5));
+}
+
+// Without the write-ahead log a clean close still keeps everything (RocksDB flushes then).
+TEST_F(FeatureStoreTest, WritesWithoutTheLogSurviveACleanReopen) {
+  FeatureStoreOptions options = Options();
+  options.path = (dir_.path() / "no-wal").string();
+  options.write_ahead_log = false;
+  std::unique_ptr<FeatureStore> store = Open(options);
+  ASSERT_NE(store, nullptr);
+  FeatureBatch batch;
+  batch.PutCustomer(Customer(1), CustomerFeatures(41));
+  batch.AppendHistory(Customer(1), {0, 7}, 123);
+  ASSERT_TRUE(store->Write(&batch).ok());
+  store.reset();
+  store = Open(options);
+  ASSERT_NE(store, nullptr);
+  std::vector<std::optional<events::CustomerFeatures>> out;
+  ASSERT_TRUE(store->GetCustomers(std::vector{Customer(1)}, &out).ok());
+  EXPECT_EQ(out[0], CustomerFeatures(41));
+  std::vector<hm::ArticleId> history;
+  ASSERT_TRUE(store->RecentHistory(Customer(1), {0, 8}, 5, nullptr, &history).ok());
+  EXPECT_EQ(history, (std::vector<hm::ArticleId>{123}));
+}
+
 TEST_F(FeatureStoreTest, DataSurvivesReopen) {
   FeatureBatch batch;
   batch.PutArticle(5, Article(5));
