@@ -55,7 +55,11 @@ struct EmbeddedSummary {
   int epochs_done = 0;
   bool interrupted = false;
   double seconds = 0;
-  std::string snapshot_id;  // the last snapshot written (or resumed from, if nothing new)
+  // Where the wall time went, beside status.times (validation, training, snapshots):
+  double setup_seconds = 0;   // counting rows, loading articles and customers into the store
+  double enrich_seconds = 0;  // reading, enriching and decoding (on its own thread, overlapped)
+  double wait_seconds = 0;    // training waiting for the next enriched micro-batch
+  std::string snapshot_id;    // the last snapshot written (or resumed from, if nothing new)
   SessionStatus status;
 };
 

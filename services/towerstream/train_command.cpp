@@ -99,6 +99,12 @@ int RunTrain(TrainArgs& args) {
   std::printf("  steps %s, loss %.4f, progressive recall@12 %.4f, recall@100 %.4f\n",
               FormatCount(s.status.step).c_str(), s.status.loss, s.status.recall_at_12,
               s.status.recall_at_100);
+  const trainer::SessionTimes& t = s.status.times;
+  std::printf(
+      "  time: setup %.1f s, training steps %.1f s, progressive validation %.1f s (%s batches "
+      "scored), snapshots %.1f s, waiting for enrichment %.1f s; enrichment %.1f s alongside\n",
+      s.setup_seconds, t.training_seconds, t.validation_seconds,
+      FormatCount(t.scored_batches).c_str(), t.snapshot_seconds, s.wait_seconds, s.enrich_seconds);
   std::printf(
       "  vocabulary: %s customers, %s articles with own rows; %s articles in the catalogue\n",
       FormatCount(s.status.model.customers.rows_in_use).c_str(),
