@@ -469,11 +469,14 @@ Result<WrittenFile> WriteTransactions(const GeneratorOptions& options, const Cat
   file->Append(std::string(hm::kTransactionsHeader) + "\n");
   const std::vector<int64_t> counts =
       DailyTransactionCounts(options.start_date, options.days, options.transactions);
+  const int32_t days = options.first_days > 0 ? options.first_days : options.days;
+  int64_t rows = 0;
+  for (int32_t day = 0; day < days; ++day) rows += counts[day];
 
   ProgressOptions progress_options;
   progress_options.label = "transactions";
   progress_options.out = options.progress ? stderr : nullptr;
-  ProgressBar progress(options.transactions, progress_options);
+  ProgressBar progress(rows, progress_options);
 
   BatchQueue queue(/*capacity=*/4);
   TransactionWriter writer(catalog, population, options.start_date, options.days, file.get(),
@@ -490,7 +493,7 @@ Result<WrittenFile> WriteTransactions(const GeneratorOptions& options, const Cat
       }
     } guard{queue, writer_thread};
     TransactionSampler sampler(options.seed, catalog, population, demand);
-    for (int32_t day = 0; day < options.days; ++day) {
+    for (int32_t day = 0; day < days; ++day) {
       DayBatch batch = queue.TakeFree();
       batch.day = day;
       sampler.SampleDay(day, options.start_date + day, counts[day], &batch.rows);
@@ -501,7 +504,7 @@ Result<WrittenFile> WriteTransactions(const GeneratorOptions& options, const Cat
   progress.Finish();
   const int64_t bytes = file->bytes();
   TS_RETURN_IF_ERROR(file->Commit());
-  return WrittenFile{path, options.transactions, bytes};
+  return WrittenFile{path, rows, bytes};
 }
 
 }  // namespace
@@ -524,6 +527,7 @@ Status GeneratorOptions::Validate() const {
   TS_RETURN_IF_ERROR(range("articles", articles, 1, kMaxArticles));
   TS_RETURN_IF_ERROR(range("transactions", transactions, 0, kMaxTransactions));
   TS_RETURN_IF_ERROR(range("days", days, 1, kMaxDays));
+  TS_RETURN_IF_ERROR(range("first days", first_days, 0, days));
   int y;
   unsigned m, d;
   start_date.ToCivil(&y, &m, &d);

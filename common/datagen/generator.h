@@ -37,6 +37,10 @@ struct GeneratorOptions {
   Date start_date = Date::FromCivil(2018, 9, 20);
   // Number of days (Kaggle: 734, to 2020-09-22).
   int32_t days = 734;
+  // Write only the transactions of the first `first_days` days (0: all days): exactly the
+  // first rows of the whole file, for a prefix of a large dataset (benchmarks) that keeps its
+  // customers, articles and daily volumes.
+  int32_t first_days = 0;
   // Draw a progress bar (or periodic lines when stderr is not a terminal) on stderr.
   bool progress = false;
   // Size of each fwrite. Larger means fewer system calls; 4 MiB is past the point of gains.

@@ -98,6 +98,12 @@ void AddGenerateCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--days", args->options.days, "Number of days of transactions")
       ->capture_default_str()
       ->type_name("D");
+  cmd->add_option("--first-days", args->options.first_days,
+                  "Write only the transactions of the first N days (0: all): the same rows as "
+                  "the first N days of the whole file, e.g. a prefix of --full-scale with every "
+                  "customer and article")
+      ->capture_default_str()
+      ->type_name("N");
   cmd->add_flag("--full-scale", args->full_scale,
                 "Kaggle's sizes: 1,371,980 customers, 105,542 articles, 31,788,324 transactions")
       ->excludes(customers)

@@ -256,6 +256,31 @@ TEST(GenerateTest, HandlesTinyAndEmptyDatasets) {
   }
 }
 
+TEST(GenerateTest, FirstDaysWritesExactlyTheFirstRowsOfTheWholeFile) {
+  TempDir whole, prefix;
+  GeneratorOptions options = SmallOptions();
+  ASSERT_TRUE(Generate(options, whole.path()).ok());
+  options.first_days = 100;
+  Result<GenerateSummary> summary = Generate(options, prefix.path());
+  ASSERT_TRUE(summary.ok()) << summary.status().ToString();
+  for (std::string_view file : {kArticlesFile, kCustomersFile}) {
+    EXPECT_TRUE(ReadFile(whole.path() / file) == ReadFile(prefix.path() / file)) << file;
+  }
+  const std::string all = ReadFile(whole.path() / kTransactionsFile);
+  const std::string first = ReadFile(prefix.path() / kTransactionsFile);
+  ASSERT_LT(first.size(), all.size());
+  EXPECT_EQ(all.substr(0, first.size()), first);
+  // It ends on a day boundary: the next row of the whole file is of day 100.
+  const std::vector<int64_t> daily =
+      DailyTransactionCounts(options.start_date, options.days, options.transactions);
+  int64_t rows = 0;
+  for (int day = 0; day < 100; ++day) rows += daily[day];
+  EXPECT_EQ(summary->transactions.rows, rows);
+  EXPECT_EQ(std::count(first.begin(), first.end(), '\n'), rows + 1);  // and the header
+  const std::string next_row = all.substr(first.size(), 10);
+  EXPECT_EQ(next_row, (options.start_date + 100).ToString()) << next_row;
+}
+
 TEST(GenerateTest, FailsWithAnIoErrorWhenTheOutputIsAFile) {
   TempDir dir;
   const std::filesystem::path file = dir.path() / "not-a-dir";
@@ -279,6 +304,7 @@ TEST(GeneratorOptionsTest, RejectsOutOfRangeValues) {
       {"articles", [](GeneratorOptions* o) { o->articles = 3'000'000; }},
       {"transactions", [](GeneratorOptions* o) { o->transactions = -1; }},
       {"days", [](GeneratorOptions* o) { o->days = 0; }},
+      {"first days", [](GeneratorOptions* o) { o->first_days = 735; }},
       {"start date", [](GeneratorOptions* o) { o->start_date = Date::FromCivil(1850, 1, 1); }},
       {"last day", [](GeneratorOptions* o) { o->start_date = Date::FromCivil(9999, 12, 1); }},
       {"write_buffer_bytes", [](GeneratorOptions* o) { o->write_buffer_bytes = 100; }},
