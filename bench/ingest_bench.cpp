@@ -6,9 +6,12 @@
 // it at the end, unless --bootstrap names one. A warm-up run over --warmup transactions comes
 // first, so that the figure is not the broker's JIT warming up.
 //
+// --full-scale measures at Kaggle's size: all 1,371,980 customers and 105,542 articles, and the
+// first --first-days days (default 45: 2.1M transactions) of the full transactions file.
+//
 // Usage: ingest_bench [--transactions N] [--warmup N] [--partitions N] [--batch-size N]
 //                     [--max-batch-delay-ms MS] [--no-fsync] [--bootstrap HOST:PORT]
-//                     [--kafka KEY=VALUE]...
+//                     [--full-scale [--first-days N]] [--kafka KEY=VALUE]...
 #include <unistd.h>
 
 #include <chrono>
@@ -43,6 +46,8 @@ struct Flags {
   int batch_size = 20'000;
   int64_t max_batch_delay_ms = 100;
   bool fsync = true;
+  bool full_scale = false;
+  int32_t first_days = 45;
   std::string bootstrap;
   std::vector<std::string> kafka;
 };
@@ -145,10 +150,16 @@ Result<RunFigures> RunOnce(const Flags& flags, const std::string& data,
   return figures;
 }
 
-Status Generate(const std::string& dir, int64_t transactions) {
+// Writes the dataset; returns its transactions.
+Result<int64_t> Generate(const std::string& dir, int64_t transactions, const Flags& flags) {
   datagen::GeneratorOptions options;
   options.transactions = transactions;
-  return datagen::Generate(options, dir).status();
+  if (flags.full_scale) {
+    options = datagen::GeneratorOptions::FullScale();
+    options.first_days = flags.first_days;
+  }
+  TS_ASSIGN_OR_RETURN(const datagen::GenerateSummary summary, datagen::Generate(options, dir));
+  return summary.transactions.rows;
 }
 
 int Main(const Flags& flags) {
@@ -165,12 +176,22 @@ int Main(const Flags& flags) {
 
   const std::string data = (work / "data").string();
   const std::string warmup_data = (work / "warmup").string();
-  for (const auto& [dir, n] : {std::pair{data, flags.transactions}, {warmup_data, flags.warmup}}) {
-    if (n <= 0) continue;
-    if (Status s = Generate(dir, n); !s.ok()) {
-      std::fprintf(stderr, "ingest_bench: generate: %s\n", s.ToString().c_str());
-      return 1;
+  int64_t transactions = flags.transactions;
+  int64_t warmup = flags.warmup;
+  Flags warmup_flags = flags;
+  warmup_flags.full_scale = false;  // the warm-up only warms the broker up
+  const auto generate = [](const std::string& dir, int64_t* n, const Flags& f) {
+    if (*n <= 0) return true;
+    Result<int64_t> rows = Generate(dir, *n, f);
+    if (!rows.ok()) {
+      std::fprintf(stderr, "ingest_bench: generate: %s\n", rows.status().ToString().c_str());
+      return false;
     }
+    *n = *rows;
+    return true;
+  };
+  if (!generate(data, &transactions, flags) || !generate(warmup_data, &warmup, warmup_flags)) {
+    return 1;
   }
 
   bench::Broker broker(work / "kafka");
@@ -196,18 +217,20 @@ int Main(const Flags& flags) {
     }
   }
   Result<RunFigures> run =
-      RunOnce(flags, data, bootstrap, prefix, work / "state", flags.transactions, broker_pid);
+      RunOnce(flags, data, bootstrap, prefix, work / "state", transactions, broker_pid);
   if (!run.ok()) {
     std::fprintf(stderr, "ingest_bench: %s\n", run.status().ToString().c_str());
     return 1;
   }
   const double rate = static_cast<double>(run->examples) / run->seconds;
   std::printf(
-      "ingest (%s transactions, %d partitions, batch %d, fsync %s; after a %.1f s entity "
+      "ingest (%s transactions%s, %d partitions, batch %d, fsync %s; after a %.1f s entity "
       "catch-up): %s examples in %.2f s = %s events/s, %lld Kafka transactions (target %s: %s)\n",
-      FormatCount(flags.transactions).c_str(), flags.partitions, flags.batch_size,
-      flags.fsync ? "on" : "off", run->catch_up_seconds, FormatCount(run->examples).c_str(),
-      run->seconds, FormatCount(static_cast<int64_t>(rate)).c_str(),
+      FormatCount(transactions).c_str(),
+      flags.full_scale ? " of Kaggle's size, all customers and articles" : "", flags.partitions,
+      flags.batch_size, flags.fsync ? "on" : "off", run->catch_up_seconds,
+      FormatCount(run->examples).c_str(), run->seconds,
+      FormatCount(static_cast<int64_t>(rate)).c_str(),
       static_cast<long long>(run->counters.committed_transactions),
       FormatCount(static_cast<int64_t>(kTargetEventsPerSecond)).c_str(),
       rate >= kTargetEventsPerSecond ? "met" : "MISSED");
@@ -249,6 +272,10 @@ int main(int argc, char** argv) {
       flags.max_batch_delay_ms = std::atoll(value());
     } else if (std::strcmp(argv[i], "--no-fsync") == 0) {
       flags.fsync = false;
+    } else if (std::strcmp(argv[i], "--full-scale") == 0) {
+      flags.full_scale = true;
+    } else if (std::strcmp(argv[i], "--first-days") == 0) {
+      flags.first_days = std::atoi(value());
     } else if (std::strcmp(argv[i], "--bootstrap") == 0) {
       flags.bootstrap = value();
     } else if (std::strcmp(argv[i], "--kafka") == 0) {
@@ -257,7 +284,8 @@ int main(int argc, char** argv) {
       std::fprintf(stderr,
                    "usage: ingest_bench [--transactions N] [--warmup N] [--partitions N] "
                    "[--batch-size N] [--max-batch-delay-ms MS] [--no-fsync] "
-                   "[--bootstrap HOST:PORT] [--kafka KEY=VALUE]...\n");
+                   "[--bootstrap HOST:PORT] [--full-scale [--first-days N]] "
+                   "[--kafka KEY=VALUE]...\n");
       return 2;
     }
   }
