@@ -78,12 +78,15 @@ Status CachedMultiGet(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* family,
                       LruCache<Key, std::optional<Value>, Hash>& cache, std::span<const Key> keys,
                       EncodeKey encode_key, Decode decode, std::string_view what,
                       std::vector<std::optional<Value>>* out) {
-  out->assign(keys.size(), std::nullopt);
+  // Assigned in place: values left from the caller's previous call keep their strings'
+  // buffers, so copying a cached value allocates nothing (ingest's hot path, once per event).
+  out->resize(keys.size());
   std::vector<size_t> missing;  // indexes into keys of cache misses
   for (size_t i = 0; i < keys.size(); ++i) {
     if (const std::optional<Value>* cached = cache.Find(keys[i])) {
       (*out)[i] = *cached;
     } else {
+      (*out)[i].reset();
       missing.push_back(i);
     }
   }

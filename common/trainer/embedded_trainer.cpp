@@ -142,7 +142,6 @@ class EpochEnrichment {
       examples->push_back(ExampleFromEvent(out.example));
       ids->push_back(out.example.event_id);
     }
-
     return Status::Ok();
   }
 
