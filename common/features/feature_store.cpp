@@ -275,6 +275,14 @@ Status FeatureStore::OpenDatabase() {
     return Status::FailedPrecondition("format '" + *format + "' is not '" + kFormatValue +
                                       "' (a newer or foreign database)");
   }
+  if (options_.history_cache_entries > 0) {
+    rocksdb::ReadOptions read;
+    read.total_order_seek = true;  // the whole family, not one customer's prefix
+    const std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, history_cf_));
+    it->SeekToFirst();
+    TS_RETURN_IF_ERROR(FromRocks(it->status(), "read history"));
+    history_all_cached_ = !it->Valid();
+  }
   for (auto [key, size] : {std::pair{kArticleVocabularySizeKey, &next_article_index_},
                            std::pair{kCustomerVocabularySizeKey, &next_customer_index_}}) {
     TS_ASSIGN_OR_RETURN(std::optional<std::string> value, GetMeta(key));
@@ -388,7 +396,12 @@ Status FeatureStore::RecentHistory(const CustomerKey& customer, StreamPosition b
   const LatestHistory* latest = history_cache_.Find(customer);
   LatestHistory loaded;
   if (latest == nullptr) {
-    TS_RETURN_IF_ERROR(ReadLatestHistory(customer, &loaded));
+    if (history_all_cached_) {
+      loaded.complete = true;  // nothing written for this customer yet
+    } else {
+      TS_RETURN_IF_ERROR(ReadLatestHistory(customer, &loaded));
+    }
+    if (history_cache_.size() >= history_cache_.capacity()) history_all_cached_ = false;
     latest =
         history_cache_.capacity() == 0 ? &loaded : history_cache_.Put(customer, std::move(loaded));
   }
@@ -549,7 +562,15 @@ void FeatureStore::UpdateCachesAfterWrite(const FeatureBatch& batch) {
   const auto keep = static_cast<size_t>(options_.history_length);
   for (const auto& [customer, entries] : batch.history_) {
     LatestHistory* cached = history_cache_.Peek(customer);
-    if (cached == nullptr) continue;
+    if (cached == nullptr) {
+      // While every history is cached, a customer's first purchases start its entry.
+      if (!history_all_cached_) continue;
+      if (history_cache_.size() >= history_cache_.capacity()) {
+        history_all_cached_ = false;
+        continue;
+      }
+      cached = history_cache_.Put(customer, LatestHistory{{}, /*complete=*/true});
+    }
     cached->entries.insert(cached->entries.end(), entries.begin(), entries.end());
     if (!IsSorted(cached->entries)) SortUnique(&cached->entries);
     if (cached->entries.size() > keep) {

@@ -200,6 +200,11 @@ class FeatureStore {
   // Reused across RecentHistory calls; a snapshot, so it is dropped at every Write.
   std::unique_ptr<rocksdb::Iterator> history_iterator_;
 
+  // True while every customer with purchases in the database has its latest ones in the
+  // history cache: from opening a database without history until the cache first evicts. A
+  // cache miss then means "no purchase yet" and is answered without a RocksDB read (the first
+  // purchase of each customer on a fresh store, the commonest miss).
+  bool history_all_cached_ = false;
   double history_read_seconds_ = 0;
   std::vector<HistoryEntry> history_scratch_;  // RecentHistory's, reused across calls
   int64_t next_article_index_ = 0;

@@ -314,6 +314,41 @@ TEST_F(FeatureStoreTest, WritesWithoutTheLogSurviveACleanReopen) {
   EXPECT_EQ(history, (std::vector<hm::ArticleId>{123}));
 }
 
+// On a store opened without history, every history lives in the cache until it first evicts:
+// a customer's first purchase needs no RocksDB read.
+TEST_F(FeatureStoreTest, AFreshStoreAnswersFirstPurchasesWithoutReading) {
+  EXPECT_TRUE(History(Customer(1), {2, 100}, 5).empty());
+  WritePurchases(Customer(2), 3);  // never read before: its entry starts at the write
+  EXPECT_EQ(History(Customer(2), {2, 100}, 5), (std::vector<hm::ArticleId>{1, 2, 3}));
+  WritePurchases(Customer(1), 2);
+  EXPECT_EQ(History(Customer(1), {2, 100}, 5), (std::vector<hm::ArticleId>{1, 2}));
+  EXPECT_EQ(store_->history_read_seconds(), 0.0) << "no RocksDB history read";
+  // Reopened with history in the database, misses read it.
+  store_.reset();
+  store_ = Open(Options());
+  ASSERT_NE(store_, nullptr);
+  EXPECT_EQ(History(Customer(2), {2, 100}, 5), (std::vector<hm::ArticleId>{1, 2, 3}));
+  EXPECT_GT(store_->history_read_seconds(), 0.0);
+}
+
+TEST_F(FeatureStoreTest, OnceTheHistoryCacheEvictsMissesReadRocksDbAgain) {
+  FeatureStoreOptions options = Options();
+  options.path = (dir_.path() / "evicting").string();
+  options.history_cache_entries = 2;
+  store_ = Open(options);
+  ASSERT_NE(store_, nullptr);
+  for (int c = 1; c <= 4; ++c) WritePurchases(Customer(c), c);  // 3 and 4 do not fit
+  EXPECT_EQ(store_->history_read_seconds(), 0.0);
+  for (int c = 1; c <= 4; ++c) {
+    std::vector<hm::ArticleId> expected;
+    for (int i = 1; i <= c; ++i) expected.push_back(i);
+    EXPECT_EQ(History(Customer(c), {2, 100}, 5), expected) << "customer " << c;
+  }
+  EXPECT_GT(store_->history_read_seconds(), 0.0) << "customers 3 and 4 were read";
+  // A customer never written is still right (and costs a read now).
+  EXPECT_TRUE(History(Customer(9), {2, 100}, 5).empty());
+}
+
 TEST_F(FeatureStoreTest, DataSurvivesReopen) {
   FeatureBatch batch;
   batch.PutArticle(5, Article(5));
