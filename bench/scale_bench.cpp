@@ -14,8 +14,8 @@
 //   ingest  ingest's per-batch work without the broker: batches of 20,000 transactions
 //           enriched by ingest's Enricher over the RocksDB feature store (fsync on, as ingest's
 //           default), examples encoded for hm.examples; the entity catch-up is timed apart.
-//           Run twice: with today's store defaults and with the previous release's caches
-//           (200,000 entries each, nothing cached at load), the "before" of the same run.
+//           Run twice: with today's store defaults and with the previous release's cache
+//           settings (200,000 entries each, nothing cached at load), for a same-run comparison.
 //           bench/ingest_bench measures the whole service through a real broker
 //           (--full-scale for Kaggle's size).
 // The last lines give the full-to-default ratios of the same run (targets: >= 0.8).
@@ -342,7 +342,8 @@ int Main(const std::vector<std::string>& sizes, int32_t full_days, std::filesyst
       "articles and customers). Seconds: setup, training steps, progressive validation (%s), "
       "snapshot, training waiting for enrichment, enrichment on its own thread. ingest/s: "
       "enrichment + encoding + RocksDB writes with fsync, after the entity catch-up; before/s: "
-      "the same with the previous release's caches (200,000 entries, none filled at load).)\n",
+      "the same code with the previous release's cache settings (200,000 entries, none filled "
+      "at load).)\n",
       "scored batches only");
   if (results.count("default") && results.count("full")) {
     Figures& st = results["default"].train;
@@ -360,7 +361,7 @@ int Main(const std::vector<std::string>& sizes, int32_t full_days, std::filesyst
     std::printf(
         "full / default: training %.2fx end to end, %.2fx without setup (target 0.8x), "
         "model step %.2fx; ingest enrichment %.2fx (target 0.8x; %.2fx with the previous "
-        "caches)\n",
+        "cache settings)\n",
         train_ratio, loop_ratio, step_ratio, ingest_ratio, previous_ratio);
     std::printf(
         "full: progressive validation %.1f%% of the training steps' time (%d batches "
