@@ -60,11 +60,13 @@ bool ReadPod(std::istream& in, T* value) {
 }
 
 void WriteTensor(std::ostream& out, const torch::Tensor& t) {
+  if (t.numel() == 0) return;  // an empty tensor's data pointer may be null
   const torch::Tensor host = t.to(torch::kCPU).contiguous();
   out.write(static_cast<const char*>(host.data_ptr()), static_cast<std::streamsize>(host.nbytes()));
 }
 
 bool ReadTensor(std::istream& in, torch::Tensor* t) {
+  if (t->numel() == 0) return true;
   return static_cast<bool>(
       in.read(static_cast<char*>(t->data_ptr()), static_cast<std::streamsize>(t->nbytes())));
 }

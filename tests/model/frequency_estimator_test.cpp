@@ -312,6 +312,18 @@ TEST(FrequencyEstimatorTest, SavesOnlyTheBucketsItHasSeen) {
   EXPECT_TRUE(torch::equal((*loaded)->LogProbability(ids), estimator->LogProbability(ids)));
 }
 
+TEST(FrequencyEstimatorTest, AnEstimatorThatSawNothingSavesAndLoads) {
+  auto estimator = MakeEstimator(FrequencyEstimatorOptions());
+  std::stringstream saved;
+  ASSERT_TRUE(estimator->Save(saved).ok());
+  EXPECT_EQ(saved.str().size(), 76u + 8u);  // the header and a count of 0
+  auto loaded = FrequencyEstimator::Load(saved, torch::kCPU);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_EQ((*loaded)->last_step(), -1);
+  const torch::Tensor ids = Ids({1, 2});
+  EXPECT_TRUE(torch::equal((*loaded)->LogProbability(ids), estimator->LogProbability(ids)));
+}
+
 TEST(FrequencyEstimatorTest, ReadsTheDenseFormatOfVersionOne) {
   FrequencyEstimatorOptions options;
   options.buckets = 128;
