@@ -61,11 +61,11 @@ sanitize:
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -L unit -j $(JOBS)
 
-# What a GPU machine with only LibTorch builds (-DTOWERSTREAM_CORE_ONLY=ON): no Kafka, RocksDB,
-# prometheus-cpp or Boost. CI builds it so the option keeps working.
+# What a GPU machine with only LibTorch builds (-DTOWERSTREAM_CORE_ONLY=ON), with the model's
+# tests: no Kafka, RocksDB, prometheus-cpp or Boost. CI builds it so the option keeps working.
 core-only:
 	cmake -S . -B $(CORE_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release -DTOWERSTREAM_CORE_ONLY=ON \
-	  -DTOWERSTREAM_WERROR=$(WERROR) $(CMAKE_FLAGS)
+	  -DTOWERSTREAM_CORE_TESTS=ON -DTOWERSTREAM_WERROR=$(WERROR) $(CMAKE_FLAGS)
 	cmake --build $(CORE_DIR) -j $(JOBS)
 
 bench: build
