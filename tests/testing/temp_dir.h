@@ -1,9 +1,11 @@
 // A temporary directory for one test, removed with everything in it when the test ends.
 #pragma once
 
+#include <ftw.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -22,8 +24,14 @@ class ScopedTempDir {
     std::filesystem::create_directories(path_);
   }
   ~ScopedTempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
+    // nftw, not std::filesystem::remove_all: the PyTorch wheel's libtorch.so (the GPU build)
+    // exports a copy of remove_all(path, error_code&) that the dynamic linker binds first and
+    // that jumps to a null address (seen on a GPU machine, torch 2.11).
+    const auto remove = [](const char* file, const struct stat*, int, struct FTW*) {
+      ::remove(file);
+      return 0;
+    };
+    ::nftw(path_.c_str(), remove, /*nopenfd=*/16, FTW_DEPTH | FTW_PHYS);
   }
   ScopedTempDir(const ScopedTempDir&) = delete;
   ScopedTempDir& operator=(const ScopedTempDir&) = delete;
