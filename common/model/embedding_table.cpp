@@ -1,6 +1,8 @@
 // EmbeddingTable: id map, admission/expiry, growth, row-wise Adagrad and snapshot state.
 #include "common/model/embedding_table.h"
 
+#include "common/model/host_staging.h"
+
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
@@ -155,11 +157,12 @@ void EmbeddingTable::InitRows(const std::vector<int64_t>& rows) {
   // the sequence of calls, not on the device or on a global RNG.
   at::Generator gen = at::detail::createCPUGenerator(
       Mix(options_.seed ^ Mix(static_cast<uint64_t>(init_draws_++))));
-  torch::Tensor values = at::randn({n, options_.dim}, gen, at::TensorOptions().dtype(at::kFloat))
-                             .mul_(options_.init_std);
-  torch::Tensor index =
-      torch::from_blob(const_cast<int64_t*>(rows.data()), {n}, torch::kLong).to(options_.device);
-  weight_.index_copy_(0, index, values.to(options_.device));
+  torch::Tensor values = HostTensor({n, options_.dim}, torch::kFloat, options_.device);
+  at::randn_out(values, {n, options_.dim}, gen).mul_(options_.init_std);
+  torch::Tensor index = HostTensor({n}, torch::kLong, options_.device);
+  std::copy(rows.begin(), rows.end(), index.data_ptr<int64_t>());
+  index = ToDevice(index, options_.device);
+  weight_.index_copy_(0, index, ToDevice(values, options_.device));
   accumulator_.index_fill_(0, index, 0.0);
 }
 
@@ -170,7 +173,7 @@ torch::Tensor EmbeddingTable::Lookup(const torch::Tensor& ids, int64_t step) {
     ExpireStale(step);
   }
   const torch::Tensor host = ids.to(torch::kCPU).contiguous();
-  torch::Tensor out = torch::empty(host.sizes(), torch::TensorOptions().dtype(torch::kLong));
+  torch::Tensor out = HostTensor(host.sizes(), torch::kLong, options_.device);
   const int64_t* in = host.data_ptr<int64_t>();
   int64_t* rows = out.data_ptr<int64_t>();
   const int64_t n = host.numel();
@@ -208,7 +211,7 @@ torch::Tensor EmbeddingTable::Lookup(const torch::Tensor& ids, int64_t step) {
     EnsureCapacity(next_row_);
     InitRows(fresh_rows_);
   }
-  return out.to(options_.device);
+  return ToDevice(out, options_.device);
 }
 
 int64_t EmbeddingTable::ExpireStale(int64_t step) {
@@ -255,7 +258,7 @@ torch::Tensor EmbeddingTable::RowsOf(const torch::Tensor& ids) const {
   TORCH_CHECK(ids.scalar_type() == torch::kLong, "EmbeddingTable::RowsOf: ids must be int64, got ",
               ids.scalar_type());
   const torch::Tensor host = ids.to(torch::kCPU).contiguous();
-  torch::Tensor out = torch::empty(host.sizes(), torch::TensorOptions().dtype(torch::kLong));
+  torch::Tensor out = HostTensor(host.sizes(), torch::kLong, options_.device);
   const int64_t* in = host.data_ptr<int64_t>();
   int64_t* rows = out.data_ptr<int64_t>();
   // Read-only on the id map: the lookups of a batch's histories (20 per example) split over
@@ -263,7 +266,7 @@ torch::Tensor EmbeddingTable::RowsOf(const torch::Tensor& ids) const {
   at::parallel_for(0, host.numel(), /*grain_size=*/2048, [&](int64_t first, int64_t last) {
     for (int64_t i = first; i < last; ++i) rows[i] = in[i] == kNoId ? -1 : RowOf(in[i]);
   });
-  return out.to(options_.device);
+  return ToDevice(out, options_.device);
 }
 
 torch::Tensor EmbeddingTable::GatherMean(const torch::Tensor& rows) const {

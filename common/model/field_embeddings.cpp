@@ -9,6 +9,7 @@
 #include <string>
 
 #include "common/model/binary_io.h"
+#include "common/model/host_staging.h"
 
 namespace towerstream::model {
 namespace {
@@ -75,7 +76,7 @@ FieldEmbeddings::FieldEmbeddings(const FieldEmbeddingsOptions& options) : option
 torch::Tensor FieldEmbeddings::Rows(const torch::Tensor& codes) const {
   TORCH_CHECK(codes.dim() == 2 && codes.size(1) == fields() && codes.scalar_type() == torch::kLong,
               "FieldEmbeddings::Rows: codes must be int64 [B, ", fields(), "]");
-  return codes.to(options_.device).remainder(buckets_).add_(offsets_);
+  return ToDevice(codes, options_.device).remainder(buckets_).add_(offsets_);
 }
 
 torch::Tensor FieldEmbeddings::Gather(const torch::Tensor& rows) const {

@@ -152,26 +152,31 @@ Status FrequencyEstimator::Update(const torch::Tensor& item_ids, int64_t step) {
   }
   last_step_ = step;
   if (item_ids.numel() == 0) return Status::Ok();
-  if (gap_.is_cpu()) {
+  if (gap_.is_cpu() && options_.host_loops) {
     UpdateOnHost(item_ids, step);
     return Status::Ok();
   }
   try {
-    // Each touched bucket once, with how many occurrences hit it in this batch.
-    const torch::Tensor sorted = std::get<0>(FlatBuckets(item_ids).reshape({-1}).sort());
-    const auto [buckets, unused_inverse, counts] =
-        torch::unique_consecutive(sorted, /*return_inverse=*/false, /*return_counts=*/true);
+    // How many occurrences hit each bucket in this batch, counted into a zeroed vector the
+    // size of the state (a few MB) and read back per occurrence: unique() would make the host
+    // wait for the device to learn how many buckets there are. Every occurrence of a bucket
+    // then computes the same new gap, so writing it once per occurrence is well defined.
+    const torch::Tensor flat = FlatBuckets(item_ids).reshape({-1});
+    const torch::Tensor counts =
+        torch::zeros({gap_.numel()}, gap_.options())
+            .index_add_(0, flat, torch::ones({flat.numel()}, gap_.options()))
+            .index_select(0, flat);
     const double alpha = options_.alpha;
-    const torch::Tensor last = last_seen_.index_select(0, buckets);
-    const torch::Tensor gap = gap_.index_select(0, buckets);
+    const torch::Tensor last = last_seen_.index_select(0, flat);
+    const torch::Tensor gap = gap_.index_select(0, flat);
     const torch::Tensor first_gap = (-last).add(step).to(torch::kDouble);
     // The first occurrence averages in the gap since the bucket's last step (none on a first
     // sighting); each further one in this batch averages in a gap of 0.
     const torch::Tensor after_first =
         torch::where(last.ge(0), gap.mul(1.0 - alpha).add(first_gap.mul(alpha)), gap);
-    const torch::Tensor decay = torch::pow(1.0 - alpha, (counts - 1).to(torch::kDouble));
-    gap_.index_copy_(0, buckets, after_first.mul(decay));
-    last_seen_.index_fill_(0, buckets, step);
+    const torch::Tensor decay = torch::pow(1.0 - alpha, counts.sub(1.0));
+    gap_.index_copy_(0, flat, after_first.mul(decay));
+    last_seen_.index_fill_(0, flat, step);
   } catch (const std::exception& e) {
     return Status::Internal("frequency estimator: update at step " + std::to_string(step) +
                             " failed: " + e.what());
@@ -233,7 +238,7 @@ torch::Tensor FrequencyEstimator::LogProbabilityOnHost(const torch::Tensor& item
 torch::Tensor FrequencyEstimator::LogProbability(const torch::Tensor& item_ids) const {
   TORCH_CHECK(at::isIntegralType(item_ids.scalar_type(), /*includeBool=*/false),
               "frequency estimator: item ids must be integers, got ", item_ids.scalar_type());
-  if (gap_.is_cpu()) return LogProbabilityOnHost(item_ids);
+  if (gap_.is_cpu() && options_.host_loops) return LogProbabilityOnHost(item_ids);
   const torch::Tensor flat = FlatBuckets(item_ids);
   // Collisions only shorten a bucket's gap, so the longest gap over the hash functions is the
   // least contaminated (algorithm 3).

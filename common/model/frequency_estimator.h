@@ -34,6 +34,10 @@ struct FrequencyEstimatorOptions {
   uint64_t seed = 0x5EED5EED;
   // Where the state lives and the arithmetic runs (the trainer's device).
   torch::Device device = torch::kCPU;
+  // On a CPU, update and look up with loops over the batch (a few dozen small tensor ops cost
+  // more than the arithmetic at micro-batch sizes); false runs the tensor ops a GPU runs, so
+  // that a machine without one can check them against the loops. Not saved.
+  bool host_loops = true;
 
   Status Validate() const;
 };

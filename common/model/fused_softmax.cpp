@@ -1,4 +1,5 @@
-// FusedInBatchSoftmaxLoss: in-batch softmax with logQ correction as one autograd node.
+// FusedInBatchSoftmaxLoss: in-batch softmax with logQ correction as one autograd node (host
+// loops on a CPU; TensorOpsInBatchSoftmaxLoss on other devices).
 //
 // Forward: S = query · columnsᵀ (one GEMM), then per row, while the row is in cache: z = S / T -
 // log_q, accidental hits -> -inf, log-sum-exp, the row's loss, and the row's gradient
@@ -185,23 +186,82 @@ class FusedSoftmax : public torch::autograd::Function<FusedSoftmax> {
   }
 };
 
+// The loss as tensor ops around one [B, C] buffer, for a GPU: the logits are written once (bias
+// and scale in the product's epilogue), masked in place, and turned into the gradient in place
+// in backward. The plain autograd ops make about a dozen [B, C] temporaries, whose memory
+// traffic, not the matrix products, bounds a large in-batch softmax on a GPU. Nothing here
+// reads a value back to the host, so the step never waits for the device.
+class TensorOpsSoftmax : public torch::autograd::Function<TensorOpsSoftmax> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& query,
+                               const torch::Tensor& columns, const torch::Tensor& column_ids,
+                               const torch::Tensor& column_log_q, double temperature) {
+    torch::NoGradGuard no_grad;
+    const int64_t b = query.size(0);
+    // z = query · columnsᵀ / T - log_q.
+    torch::Tensor z = torch::addmm(column_log_q.to(query.scalar_type()).neg(), query, columns.t(),
+                                   /*beta=*/1, /*alpha=*/1.0 / temperature);
+    const torch::Tensor own = z.diagonal().clone();
+    // Accidental hits: every column holding row i's item, then the diagonal put back.
+    z.masked_fill_(column_ids.narrow(0, 0, b).unsqueeze(1) == column_ids.unsqueeze(0),
+                   -std::numeric_limits<float>::infinity());
+    z.diagonal().copy_(own);
+    const torch::Tensor log_sum = z.logsumexp(1);
+    ctx->save_for_backward({query, columns, z, log_sum});
+    ctx->saved_data["temperature"] = temperature;
+    return (log_sum - own).mean();
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_outputs) {
+    torch::NoGradGuard no_grad;
+    const auto saved = ctx->get_saved_variables();
+    const torch::Tensor& query = saved[0];
+    const torch::Tensor& columns = saved[1];
+    torch::Tensor z = saved[2];
+    const torch::Tensor& log_sum = saved[3];
+    const double temperature = ctx->saved_data["temperature"].toDouble();
+    const int64_t b = query.size(0);
+    // softmax(z) - one-hot(diagonal), over the saved logits (a masked -inf gives 0).
+    torch::Tensor grad = z.sub_(log_sum.unsqueeze(1)).exp_();
+    grad.diagonal().sub_(1);
+    // A 0-dim tensor on the device: no upstream value is read on the host.
+    const torch::Tensor scale = grad_outputs[0] / (static_cast<double>(b) * temperature);
+    return {torch::mm(grad, columns).mul_(scale), torch::mm(grad.t(), query).mul_(scale),
+            torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+// The in-batch columns followed by any extra negatives.
+struct Columns {
+  torch::Tensor vectors, ids, log_q;
+};
+
+Columns ColumnsOf(const torch::Tensor& item, const torch::Tensor& item_ids,
+                  const torch::Tensor& log_q, const ExtraNegatives* extra) {
+  if (extra == nullptr) return {item, item_ids, log_q};
+  return {torch::cat({item, extra->item}, 0), torch::cat({item_ids, extra->item_ids}, 0),
+          torch::cat({log_q, extra->log_q.to(log_q.scalar_type())}, 0)};
+}
+
 }  // namespace
+
+torch::Tensor TensorOpsInBatchSoftmaxLoss(const torch::Tensor& query, const torch::Tensor& item,
+                                          const torch::Tensor& item_ids, const torch::Tensor& log_q,
+                                          double temperature, const ExtraNegatives* extra) {
+  const Columns c = ColumnsOf(item, item_ids, log_q, extra);
+  return TensorOpsSoftmax::apply(query, c.vectors, c.ids.to(torch::kLong), c.log_q, temperature);
+}
 
 torch::Tensor FusedInBatchSoftmaxLoss(const torch::Tensor& query, const torch::Tensor& item,
                                       const torch::Tensor& item_ids, const torch::Tensor& log_q,
                                       double temperature, const ExtraNegatives* extra) {
   if (!query.is_cpu() || query.scalar_type() != torch::kFloat) {
-    // Elsewhere the plain ops are already fast (and the fused loop is host code).
-    return InBatchSoftmaxLoss(query, item, item_ids, log_q, temperature, extra);
+    // The fused loop is host code; elsewhere the same pass structure as tensor ops.
+    return TensorOpsInBatchSoftmaxLoss(query, item, item_ids, log_q, temperature, extra);
   }
-  torch::Tensor columns = item, column_ids = item_ids, column_log_q = log_q;
-  if (extra != nullptr) {
-    columns = torch::cat({item, extra->item}, 0);
-    column_ids = torch::cat({item_ids, extra->item_ids}, 0);
-    column_log_q = torch::cat({log_q, extra->log_q.to(log_q.scalar_type())}, 0);
-  }
-  return FusedSoftmax::apply(query, columns, column_ids.to(torch::kLong), column_log_q,
-                             temperature);
+  const Columns c = ColumnsOf(item, item_ids, log_q, extra);
+  return FusedSoftmax::apply(query, c.vectors, c.ids.to(torch::kLong), c.log_q, temperature);
 }
 
 }  // namespace towerstream::model

@@ -104,31 +104,52 @@ void ApplyOnHost(torch::Tensor& weight, torch::Tensor& accumulator,
              accumulator.data_ptr<float>(), slot_of.data());
 }
 
+// The same update as tensor ops that never wait for the device: every shape depends on the
+// number of gradient elements n alone, not on how many distinct rows there are (at::_unique's
+// output size would make the host wait for the GPU at every step). The elements are sorted by
+// row; each run of equal rows is one segment, numbered by a running count of run starts; the
+// gradients are summed per segment into n slots, of which the unused ones (n minus the
+// distinct rows) keep a zero gradient and row 0. Both tables get their change by index_add_: a
+// used slot's row is distinct from every other used slot's, and an unused slot adds exactly 0.
 void ApplyWithTensorOps(torch::Tensor& weight, torch::Tensor& accumulator,
                         std::span<const RowGradients> parts, float lr, float eps) {
   const int64_t dim = weight.size(1);
   std::vector<torch::Tensor> all_rows, all_grads;
   for (const RowGradients& part : parts) {
-    torch::Tensor rows = part.rows.reshape({-1}).to(weight.device());
+    torch::Tensor rows = part.rows.reshape({-1}).to(weight.device(), /*non_blocking=*/true);
     torch::Tensor grads = part.grads.reshape({-1, dim}).to(weight.device(), weight.scalar_type());
-    if (part.source.defined())
-      grads = grads.index_select(0, part.source.reshape({-1}).to(weight.device()));
+    if (part.source.defined()) {
+      grads = grads.index_select(0, part.source.reshape({-1}).to(weight.device(), true));
+    }
     if (part.scale.defined()) {
       grads = grads * part.scale.reshape({-1, 1}).to(weight.device(), weight.scalar_type());
     }
     all_rows.push_back(std::move(rows));
     all_grads.push_back(std::move(grads));
   }
-  const torch::Tensor rows = torch::cat(all_rows);
-  const torch::Tensor grads = torch::cat(all_grads);
-  if (rows.numel() == 0) return;
-  auto [unique_rows, inverse] = at::_unique(rows, /*sorted=*/true, /*return_inverse=*/true);
-  torch::Tensor g =
-      torch::zeros({unique_rows.size(0), dim}, grads.options()).index_add_(0, inverse, grads);
-  torch::Tensor acc = accumulator.index_select(0, unique_rows).add_(g.square().mean(1));
-  accumulator.index_copy_(0, unique_rows, acc);
-  g.div_(acc.sqrt_().add_(eps).unsqueeze(1)).mul_(-lr);
-  weight.index_add_(0, unique_rows, g);
+  const torch::Tensor rows = all_rows.size() == 1 ? all_rows[0] : torch::cat(all_rows);
+  const torch::Tensor grads = all_grads.size() == 1 ? all_grads[0] : torch::cat(all_grads);
+  const int64_t n = rows.numel();
+  if (n == 0) return;
+  const auto [sorted, order] = rows.sort();
+  torch::Tensor run_start = torch::ones({n}, rows.options().dtype(torch::kLong));
+  if (n > 1) {
+    run_start.narrow(0, 1, n - 1).copy_(sorted.narrow(0, 1, n - 1).ne(sorted.narrow(0, 0, n - 1)));
+  }
+  const torch::Tensor segment = run_start.cumsum(0).sub_(1);
+  const torch::Tensor g =
+      torch::zeros({n, dim}, grads.options()).index_add_(0, segment, grads.index_select(0, order));
+  // Every element of a run writes the same row into its segment's slot.
+  const torch::Tensor segment_rows =
+      torch::zeros({n}, rows.options()).index_copy_(0, segment, sorted);
+  const torch::Tensor mean_square = g.square().mean(1);
+  const torch::Tensor updated = accumulator.index_select(0, segment_rows).add_(mean_square);
+  // A slot whose gradient is all zero (an unused one, or a row only empty slots routed to)
+  // moves nothing, even with eps 0 and an empty accumulator (0 / 0).
+  const torch::Tensor step = updated.sqrt_().add_(eps).reciprocal_().mul_(-lr);
+  g.mul_(step.masked_fill_(mean_square.eq(0), 0).unsqueeze(1));
+  accumulator.index_add_(0, segment_rows, mean_square);
+  weight.index_add_(0, segment_rows, g);
 }
 
 // Rows [first, last) of GatherMean's output `o` ([B, dim], zeroed) from rows `r` ([B, l]).
@@ -204,7 +225,22 @@ torch::Tensor GatherMean(const torch::Tensor& weight, const torch::Tensor& rows)
   return out;
 }
 
+RowGradients MeanGradientsAllSlots(const torch::Tensor& rows, const torch::Tensor& pooled_grad) {
+  const int64_t b = rows.size(0), l = rows.size(1);
+  const torch::Tensor mask = rows.ge(0);
+  const torch::Tensor inv_count =
+      1.0f / mask.sum(1, /*keepdim=*/true).clamp_min(1).to(torch::kFloat);
+  RowGradients g;
+  g.rows = rows.clamp_min(0).reshape({-1});
+  g.source = torch::arange(b, rows.options()).unsqueeze(1).expand({b, l}).reshape({-1});
+  g.scale = (inv_count * mask.to(torch::kFloat)).reshape({-1});
+  g.grads = pooled_grad;
+  return g;
+}
+
 RowGradients MeanGradients(const torch::Tensor& rows, const torch::Tensor& pooled_grad) {
+  // On a GPU masked_select's output size would make the host wait for the device.
+  if (!rows.is_cpu()) return MeanGradientsAllSlots(rows, pooled_grad);
   const int64_t b = rows.size(0), l = rows.size(1);
   const torch::Tensor mask = rows.ge(0);
   const torch::Tensor inv_count = 1.0f / mask.sum(1).clamp_min(1).to(torch::kFloat);

@@ -31,11 +31,13 @@ struct RowWiseAdagradScratch {
 };
 
 // For every distinct row r touched by `parts`: g = the sum of its gradients over all parts;
-// acc[r] += mean(g^2); weight[r] -= lr * g / (sqrt(acc[r]) + eps). Rows are visited in first-seen
-// order, so results are deterministic. `weight` [rows, dim] and `accumulator` [rows] float32 on
-// one device. On a CPU with `fused_host` true the update runs as fused loops (several times
-// faster than the tensor ops at batch 2048, same arithmetic); otherwise as unique/index_add_
-// tensor ops (any device).
+// acc[r] += mean(g^2); weight[r] -= lr * g / (sqrt(acc[r]) + eps). A row whose gradients are all
+// zero keeps its values. `weight` [rows, dim] and `accumulator` [rows] float32 on one device.
+// On a CPU with `fused_host` true the update runs as fused loops visiting rows in first-seen
+// order (deterministic; several times faster than the tensor ops at batch 2048, same
+// arithmetic); otherwise as sort/index_add_ tensor ops whose shapes depend only on the number of
+// gradient elements, so that on a GPU the host never waits (the order of the sums there is the
+// GPU's atomics').
 void ApplyRowWiseAdagrad(torch::Tensor& weight, torch::Tensor& accumulator,
                          std::span<const RowGradients> parts, float lr, float eps, bool fused_host,
                          RowWiseAdagradScratch* scratch);
@@ -45,7 +47,13 @@ void ApplyRowWiseAdagrad(torch::Tensor& weight, torch::Tensor& accumulator,
 torch::Tensor GatherMean(const torch::Tensor& weight, const torch::Tensor& rows);
 
 // The RowGradients that route the gradient of GatherMean's output ([B, dim]) back to its
-// valid entries: rows, source (the batch row) and scale (1 / valid entries of that row).
+// valid entries: rows, source (the batch row) and scale (1 / valid entries of that row). For
+// rows on a GPU, MeanGradientsAllSlots.
 RowGradients MeanGradients(const torch::Tensor& rows, const torch::Tensor& pooled_grad);
+
+// The same gradients as B * L elements, one per slot, whatever the number of valid ones: an
+// empty slot routes a zero-scaled gradient to row 0, which changes no row under
+// ApplyRowWiseAdagrad. Its shapes depend on the batch alone, so nothing waits for the device.
+RowGradients MeanGradientsAllSlots(const torch::Tensor& rows, const torch::Tensor& pooled_grad);
 
 }  // namespace towerstream::model

@@ -156,4 +156,12 @@ torch::Tensor FusedInBatchSoftmaxLoss(const torch::Tensor& query, const torch::T
                                       const torch::Tensor& item_ids, const torch::Tensor& log_q,
                                       double temperature, const ExtraNegatives* extra = nullptr);
 
+// The same loss and gradients again, as one autograd node of tensor ops over a single [B, C]
+// buffer (logits, masked in place, then their gradient in place): what FusedInBatchSoftmaxLoss
+// runs on a GPU, where it never waits for the device. Any device; float32 or wider.
+torch::Tensor TensorOpsInBatchSoftmaxLoss(const torch::Tensor& query, const torch::Tensor& item,
+                                          const torch::Tensor& item_ids, const torch::Tensor& log_q,
+                                          double temperature,
+                                          const ExtraNegatives* extra = nullptr);
+
 }  // namespace towerstream::model

@@ -16,6 +16,7 @@
 #include "common/base/date.h"
 #include "common/model/binary_io.h"
 #include "common/model/fast_ops.h"
+#include "common/model/host_staging.h"
 
 namespace towerstream::model {
 namespace {
@@ -203,13 +204,14 @@ TwoTowerModel::HostBatch TwoTowerModel::MakeHostBatch(std::span<const Example> b
   const auto b = static_cast<int64_t>(batch.size());
   const int64_t l = std::max<int64_t>(options_.history_length, 1);
   h.size = b;
-  const auto i64 = torch::TensorOptions().dtype(torch::kLong);
-  h.customer_ids = torch::empty({b}, i64);
-  h.article_ids = torch::empty({b}, i64);
-  h.recent_ids = torch::full({b, l}, kNoId, i64);
-  h.dense = torch::empty({b, kQueryDenseFeatures}, torch::kFloat);
-  h.query_codes = torch::empty({b, kQueryCodeCount}, i64);
-  h.item_codes = torch::empty({b, kItemCodeCount}, i64);
+  // Pinned when the model is on a GPU: their copies there then leave the host free.
+  const torch::Device device = options_.device;
+  h.customer_ids = HostTensor({b}, torch::kLong, device);
+  h.article_ids = HostTensor({b}, torch::kLong, device);
+  h.recent_ids = HostTensor({b, l}, torch::kLong, device).fill_(kNoId);
+  h.dense = HostTensor({b, kQueryDenseFeatures}, torch::kFloat, device);
+  h.query_codes = HostTensor({b, kQueryCodeCount}, torch::kLong, device);
+  h.item_codes = HostTensor({b, kItemCodeCount}, torch::kLong, device);
   int64_t* customer = h.customer_ids.data_ptr<int64_t>();
   int64_t* article = h.article_ids.data_ptr<int64_t>();
   int64_t* recent = h.recent_ids.data_ptr<int64_t>();
@@ -249,12 +251,30 @@ QueryInputs TwoTowerModel::QueryInputsOf(const HostBatch& batch, const torch::Te
   QueryInputs in;
   in.customer_embedding = customers_->Gather(customer_rows);
   in.recent_pooled = articles_->GatherMean(recent_rows);
-  in.dense = batch.dense.to(options_.device);
+  in.dense = ToDevice(batch.dense, options_.device);
   in.codes = query_fields_->Gather(code_rows);
   return in;
 }
 
+Result<StepStats> PendingStepStats::Get() const {
+  StepStats stats;
+  stats.examples = examples_;
+  try {
+    stats.loss = loss_.item<double>();
+    stats.mean_log_q = mean_log_q_.item<double>();
+  } catch (const std::exception& e) {
+    // A failure of the step's asynchronous device work surfaces here.
+    return Status::Internal(std::string("model: training step failed on the device: ") + e.what());
+  }
+  return stats;
+}
+
 Result<StepStats> TwoTowerModel::Train(std::span<const Example> batch) {
+  TS_ASSIGN_OR_RETURN(const PendingStepStats pending, TrainAsync(batch));
+  return pending.Get();
+}
+
+Result<PendingStepStats> TwoTowerModel::TrainAsync(std::span<const Example> batch) {
   if (batch.empty()) return Status::InvalidArgument("model: empty training batch");
   try {
     AddBatchArticles(batch);
@@ -274,7 +294,7 @@ Result<StepStats> TwoTowerModel::Train(std::span<const Example> batch) {
     }
     ItemInputs item{articles_->Gather(article_rows).requires_grad_(true),
                     item_fields_->Gather(item_code_rows).requires_grad_(true)};
-    const torch::Tensor item_ids = host.article_ids.to(device);
+    const torch::Tensor item_ids = ToDevice(host.article_ids, device);
     TS_RETURN_IF_ERROR(estimator_->Update(item_ids, step_));
     const torch::Tensor log_q =
         options_.logq_correction
@@ -302,10 +322,11 @@ Result<StepStats> TwoTowerModel::Train(std::span<const Example> batch) {
       }
       extra_rows = articles_->RowsOf(ids);
       extra_code_rows = item_fields_->Rows(codes);
+      ids = ids.to(device);
       extra_item = {articles_->Gather(extra_rows).requires_grad_(true),
                     item_fields_->Gather(extra_code_rows).requires_grad_(true)};
       extra.item = item_tower_->forward(extra_item);
-      extra.item_ids = ids.to(device);
+      extra.item_ids = ids;
       extra.log_q = torch::full(
           {n}, std::log(static_cast<double>(n) / static_cast<double>(catalogue_.size())),
           log_q.options());
@@ -353,11 +374,7 @@ Result<StepStats> TwoTowerModel::Train(std::span<const Example> batch) {
       update(1);
     }
     ++step_;
-    StepStats stats;
-    stats.loss = loss.item<double>();
-    stats.examples = host.size;
-    stats.mean_log_q = log_q.mean().item<double>();
-    return stats;
+    return PendingStepStats(loss.detach(), log_q.mean(), host.size);
   } catch (const std::exception& e) {
     return Status::Internal(std::string("model: training step failed: ") + e.what());
   }

@@ -15,6 +15,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/base/status.h"
@@ -81,6 +82,22 @@ struct StepStats {
   double mean_log_q = 0;  // mean log p of the batch's items (the logQ estimator's view)
 };
 
+// A step's statistics while the device may still be computing them (TrainAsync). On a GPU,
+// Get() waits for the step to finish: call it after the next step has been queued, and the
+// device never idles while the host reads the previous loss.
+class PendingStepStats {
+ public:
+  PendingStepStats(torch::Tensor loss, torch::Tensor mean_log_q, int64_t examples)
+      : loss_(std::move(loss)), mean_log_q_(std::move(mean_log_q)), examples_(examples) {}
+  // Internal if the step's device work failed.
+  Result<StepStats> Get() const;
+
+ private:
+  torch::Tensor loss_;        // 0-dim, on the model's device
+  torch::Tensor mean_log_q_;  // 0-dim, on the model's device
+  int64_t examples_;
+};
+
 // Progressive validation counts for a batch of queries: how often the purchased article was
 // among the top 12 and top 100 of the whole catalogue.
 struct ProgressiveCounts {
@@ -114,6 +131,10 @@ class TwoTowerModel {
   // sightings, updates the frequency estimate, and trains tables (row-wise Adagrad) and towers
   // (Adam) on the logQ-corrected in-batch softmax. Internal on a LibTorch failure.
   Result<StepStats> Train(std::span<const Example> batch);
+  // The same step without waiting for its result: on a GPU, every copy and kernel of the step
+  // is queued and the host returns at once (it waits only for the id-to-row lookups, which are
+  // its own work). Train is TrainAsync followed by Get.
+  Result<PendingStepStats> TrainAsync(std::span<const Example> batch);
 
   // Progressive validation: for each example, whether its article is in the top 12 / 100 of
   // the whole catalogue for its query, with the model as it is now (call before Train on the

@@ -410,6 +410,31 @@ TEST(FrequencyEstimatorTest, UpdateRejectsDecreasingStepsAndNonIntegerIds) {
   EXPECT_EQ(estimator->last_step(), 5);
 }
 
+// The tensor ops a GPU runs (here on the CPU) against the host loops, over batches with
+// repeated items and several updates in one step.
+TEST(FrequencyEstimatorTest, TensorOpsMatchHostLoops) {
+  FrequencyEstimatorOptions options = StreamOptions();
+  auto loops = MakeEstimator(options);
+  options.host_loops = false;
+  auto tensor_ops = MakeEstimator(options);
+  ZipfStream stream(kItems, /*exponent=*/1.0, /*seed=*/9);
+  for (int64_t step = 0; step < 300; ++step) {
+    const torch::Tensor ids = stream.Draw(kBatch);
+    ASSERT_TRUE(loops->Update(ids, step).ok());
+    ASSERT_TRUE(tensor_ops->Update(ids, step).ok());
+    if (step % 50 == 7) {  // a second batch in the same step acts as part of the first
+      const torch::Tensor more = stream.Draw(kBatch / 4);
+      ASSERT_TRUE(loops->Update(more, step).ok());
+      ASSERT_TRUE(tensor_ops->Update(more, step).ok());
+    }
+  }
+  const torch::Tensor all = torch::arange(kItems, torch::kLong);
+  const torch::Tensor expected = loops->LogProbability(all);
+  EXPECT_TRUE(torch::allclose(tensor_ops->LogProbability(all), expected, 1e-6, 1e-6));
+  EXPECT_GT(expected.max().item<float>() - expected.min().item<float>(), 1.0f)
+      << "the stream should give items different frequencies";
+}
+
 TEST(FrequencyEstimatorTest, CudaMatchesCpu) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device: CPU/GPU agreement not checked";
   FrequencyEstimatorOptions options = StreamOptions();

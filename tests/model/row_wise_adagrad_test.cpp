@@ -43,6 +43,31 @@ TEST_P(MultiPartAdagradTest, SumsEverySourceOfARowBeforeOneStep) {
 INSTANTIATE_TEST_SUITE_P(BothPaths, MultiPartAdagradTest, ::testing::Values(true, false),
                          [](const auto& info) { return info.param ? "Fused" : "TensorOps"; });
 
+// The all-slots form (what a GPU uses) updates a table exactly as the valid slots alone do,
+// on both paths, including row 0 when a real slot uses it and when none does.
+TEST_P(MultiPartAdagradTest, AllSlotsMeanGradientsUpdateAsTheValidSlotsDo) {
+  for (const bool row_zero_used : {false, true}) {
+    const torch::Tensor rows =
+        Ids({4, -1, 7, -1, -1, -1, 2, row_zero_used ? 0 : 2, 2, 1, 3, -1}).view({4, 3});
+    torch::manual_seed(3);
+    const torch::Tensor grad = torch::randn({4, 5});
+    const torch::Tensor start = torch::randn({8, 5});
+    const torch::Tensor start_acc = torch::rand({8});
+    torch::Tensor w1 = start.clone(), a1 = start_acc.clone();
+    torch::Tensor w2 = start.clone(), a2 = start_acc.clone();
+    RowWiseAdagradScratch scratch;
+    const std::vector<RowGradients> valid = {MeanGradients(rows, grad)};
+    const std::vector<RowGradients> all = {MeanGradientsAllSlots(rows, grad)};
+    EXPECT_EQ(all[0].rows.numel(), 12);
+    ApplyRowWiseAdagrad(w1, a1, valid, 0.1f, 1e-8f, GetParam(), &scratch);
+    ApplyRowWiseAdagrad(w2, a2, all, 0.1f, 1e-8f, GetParam(), &scratch);
+    EXPECT_TRUE(torch::allclose(w1, w2, 1e-6, 1e-7)) << row_zero_used << "\n" << w1 - w2;
+    EXPECT_TRUE(torch::allclose(a1, a2, 1e-6, 1e-7)) << row_zero_used << "\n" << a1 - a2;
+    EXPECT_EQ(w2[5].equal(start[5]), true) << "an untouched row changed";
+    EXPECT_EQ(w2[0].equal(start[0]), !row_zero_used);
+  }
+}
+
 TEST(GatherMeanTest, AveragesValidSlotsAndGivesZerosForEmptyRows) {
   const torch::Tensor weight = torch::arange(12, torch::kFloat).view({6, 2});
   const torch::Tensor rows = Ids({0, 2, -1, -1, -1, -1, 5, 5, 1}).view({3, 3});

@@ -92,6 +92,34 @@ TEST(TwoTowerModelTest, SameSeedAndBatchesGiveIdenticalModels) {
   EXPECT_FALSE(torch::equal(*a->QueryEmbeddings(batches[0]), *c->QueryEmbeddings(batches[0])));
 }
 
+// TrainAsync is Train with the statistics read later: a step's PendingStepStats still give that
+// step's loss after further steps, and the models stay identical.
+TEST(TwoTowerModelTest, TrainAsyncGivesEachStepsStatisticsWhenAskedLater) {
+  PlantedStream stream(500, 100, 4, 0.8, 5);
+  std::vector<std::vector<Example>> batches;
+  for (int i = 0; i < 6; ++i) batches.push_back(stream.Batch(64));
+  auto sync = MakeModel(SmallModelOptions()), async = MakeModel(SmallModelOptions());
+  std::vector<StepStats> expected;
+  std::vector<PendingStepStats> pending;
+  for (const auto& batch : batches) {
+    expected.push_back(*sync->Train(batch));
+    Result<PendingStepStats> step = async->TrainAsync(batch);
+    ASSERT_TRUE(step.ok()) << step.status().ToString();
+    pending.push_back(std::move(step).value());
+  }
+  for (size_t i = 0; i < batches.size(); ++i) {
+    const Result<StepStats> got = pending[i].Get();
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_EQ(got->loss, expected[i].loss) << "step " << i;
+    EXPECT_EQ(got->mean_log_q, expected[i].mean_log_q) << "step " << i;
+    EXPECT_EQ(got->examples, 64);
+  }
+  EXPECT_EQ(async->step(), 6);
+  EXPECT_TRUE(
+      torch::equal(async->CatalogueEmbeddings()->vectors, sync->CatalogueEmbeddings()->vectors));
+  EXPECT_FALSE(async->TrainAsync({}).ok());
+}
+
 TEST(TwoTowerModelTest, SaveThenLoadGivesIdenticalScoresAndContinuesIdentically) {
   towerstream::testing::ScopedTempDir dir("model_save");
   PlantedStream stream(500, 100, 4, 0.8, 3);
