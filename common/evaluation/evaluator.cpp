@@ -1,13 +1,17 @@
-// Evaluate: ground truth, queries as of the test start, model and popularity rankings.
+// Evaluate: ground truth, queries as of the test start, the model's and the baselines' rankings.
 #include "common/evaluation/evaluator.h"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
+#include <span>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "common/base/progress.h"
+#include "common/evaluation/baselines.h"
 #include "common/hm/hm_reader.h"
 #include "common/model/example.h"
 #include "common/model/fast_ops.h"
@@ -23,6 +27,25 @@ namespace {
 constexpr int64_t kTopK = 100;
 // Customers scored per matrix product with the catalogue.
 constexpr int64_t kQueryChunk = 1024;
+
+// The three rankings' accumulators for one segment.
+struct SegmentAccumulators {
+  RankingAccumulator model, popularity, repurchase;
+
+  void Add(std::span<const hm::ArticleId> actual, std::span<const hm::ArticleId> by_model,
+           std::span<const hm::ArticleId> by_popularity,
+           std::span<const hm::ArticleId> by_repurchase) {
+    model.Add(actual, by_model);
+    popularity.Add(actual, by_popularity);
+    repurchase.Add(actual, by_repurchase);
+  }
+};
+
+enum Segment { kReturning, kNewCustomers, kNewArticles, kSegmentCount };
+constexpr const char* kSegmentNames[kSegmentCount] = {"returning_customers", "new_customers",
+                                                      "new_articles"};
+constexpr const char* kSegmentDescriptions[kSegmentCount] = {
+    "customers with earlier purchases", "customers without", "articles new in the window"};
 
 }  // namespace
 
@@ -81,12 +104,17 @@ Result<EvaluationReport> Evaluate(const EvaluateOptions& options) {
   history_options.history_length =
       static_cast<size_t>(options.history_length.value_or(model.options().history_length));
   std::unordered_map<int64_t, std::vector<hm::ArticleId>> bought;  // in the test window
-  std::unordered_map<hm::ArticleId, int64_t> popular;              // in the baseline window
+  BestSellers popular;                                             // in the baseline window
+  Repurchases repurchases(static_cast<size_t>(kTopK));             // before the test window
+  std::unordered_set<hm::ArticleId> sold_before;                   // before the test window
   TS_ASSIGN_OR_RETURN(
       const serving::CustomerHistories histories,
       serving::CustomerHistories::Load(history_options, [&](const hm::Transaction& t) {
         if (t.t_dat < report.test_start) {
-          if (!(t.t_dat < baseline_start)) ++popular[t.article_id];
+          if (!(t.t_dat < baseline_start)) popular.Add(t.article_id);
+          // The file is in time order (Kaggle's is sorted by day): recency is file order.
+          repurchases.Add(model::CustomerKey(t.customer_id), t.article_id);
+          sold_before.insert(t.article_id);
         } else if (t.t_dat < report.test_end) {
           ++report.test_purchases;
           std::vector<hm::ArticleId>& actual = bought[model::CustomerKey(t.customer_id)];
@@ -108,19 +136,14 @@ Result<EvaluationReport> Evaluate(const EvaluateOptions& options) {
   std::sort(scored.begin(), scored.end());
 
   // The popularity baseline: most bought first, ties by article id.
-  std::vector<std::pair<int64_t, hm::ArticleId>> ranked;
-  for (const auto& [article, count] : popular) ranked.emplace_back(-count, article);
-  std::sort(ranked.begin(), ranked.end());
-  std::vector<hm::ArticleId> top_popular;
-  for (size_t i = 0; i < ranked.size() && static_cast<int64_t>(i) < kTopK; ++i) {
-    top_popular.push_back(ranked[i].second);
-  }
+  const std::vector<hm::ArticleId> top_popular = popular.Top(static_cast<size_t>(kTopK));
 
   TS_ASSIGN_OR_RETURN(const model::ItemEmbeddings items, model.CatalogueEmbeddings());
   report.catalogue_size = static_cast<int64_t>(items.ids.size());
   const torch::Tensor item_vectors = items.vectors.to(options.device);
   const int64_t k = std::min<int64_t>(kTopK, report.catalogue_size);
-  RankingAccumulator model_metrics, popularity_metrics;
+  SegmentAccumulators all;
+  std::array<SegmentAccumulators, kSegmentCount> by_segment;
   std::unique_ptr<ProgressBar> bar;
   if (options.progress) {
     ProgressOptions p;
@@ -129,7 +152,7 @@ Result<EvaluationReport> Evaluate(const EvaluateOptions& options) {
     bar = std::make_unique<ProgressBar>(static_cast<int64_t>(scored.size()), p);
   }
   std::vector<model::Example> queries;
-  std::vector<hm::ArticleId> predicted;
+  std::vector<hm::ArticleId> predicted, new_articles;
   for (size_t begin = 0; begin < scored.size(); begin += kQueryChunk) {
     const size_t end = std::min(scored.size(), begin + kQueryChunk);
     queries.clear();
@@ -153,14 +176,31 @@ Result<EvaluationReport> Evaluate(const EvaluateOptions& options) {
       predicted.clear();
       const int64_t* row = index + static_cast<int64_t>(i - begin) * k;
       for (int64_t r = 0; r < k; ++r) predicted.push_back(items.ids[row[r]]);
-      model_metrics.Add(actual, predicted);
-      popularity_metrics.Add(actual, top_popular);
+      const std::vector<hm::ArticleId> again =
+          repurchases.Recommend(scored[i], top_popular, static_cast<size_t>(kTopK));
+      all.Add(actual, predicted, top_popular, again);
+      by_segment[repurchases.Known(scored[i]) ? kReturning : kNewCustomers].Add(actual, predicted,
+                                                                                top_popular, again);
+      new_articles.clear();
+      for (hm::ArticleId a : actual) {
+        if (!sold_before.contains(a)) new_articles.push_back(a);
+      }
+      if (!new_articles.empty()) {
+        by_segment[kNewArticles].Add(new_articles, predicted, top_popular, again);
+      }
     }
     if (bar) bar->Add(static_cast<int64_t>(end - begin));
   }
   if (bar) bar->Finish();
-  report.model = model_metrics.Finish(report.catalogue_size);
-  report.popularity = popularity_metrics.Finish(report.catalogue_size);
+  report.model = all.model.Finish(report.catalogue_size);
+  report.popularity = all.popularity.Finish(report.catalogue_size);
+  report.repurchase = all.repurchase.Finish(report.catalogue_size);
+  for (int s = 0; s < kSegmentCount; ++s) {
+    report.segments.push_back({kSegmentNames[s], kSegmentDescriptions[s],
+                               by_segment[s].model.Finish(report.catalogue_size),
+                               by_segment[s].popularity.Finish(report.catalogue_size),
+                               by_segment[s].repurchase.Finish(report.catalogue_size)});
+  }
   report.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return report;
@@ -181,20 +221,40 @@ std::string FormatReport(const EvaluationReport& r) {
                 FormatCount(r.customers_without_history).c_str(),
                 FormatCount(r.catalogue_size).c_str());
   out += line;
-  std::snprintf(line, sizeof(line), "  %-14s %10s %12s %8s\n", "metric", "model", "popularity",
-                "ratio");
+  std::snprintf(line, sizeof(line), "  %-14s %10s %12s %12s %12s\n", "metric", "model",
+                "popularity", "buy again", "model/best");
   out += line;
-  const auto row = [&](const char* name, double model, double popularity) {
+  // "buy again" is "buy again, then trending"; model/best divides by the better baseline.
+  const auto row = [&](const char* name, double model, double popularity, double repurchase) {
     char ratio[16] = "-";
-    if (popularity > 0) std::snprintf(ratio, sizeof(ratio), "%.2fx", model / popularity);
-    std::snprintf(line, sizeof(line), "  %-14s %10.4f %12.4f %8s\n", name, model, popularity,
-                  ratio);
+    const double best = std::max(popularity, repurchase);
+    if (best > 0) std::snprintf(ratio, sizeof(ratio), "%.2fx", model / best);
+    std::snprintf(line, sizeof(line), "  %-14s %10.4f %12.4f %12.4f %12s\n", name, model,
+                  popularity, repurchase, ratio);
     out += line;
   };
-  row("MAP@12", r.model.map_at_12, r.popularity.map_at_12);
-  row("recall@12", r.model.recall_at_12, r.popularity.recall_at_12);
-  row("recall@100", r.model.recall_at_100, r.popularity.recall_at_100);
-  row("coverage", r.model.coverage, r.popularity.coverage);
+  row("MAP@12", r.model.map_at_12, r.popularity.map_at_12, r.repurchase.map_at_12);
+  row("recall@12", r.model.recall_at_12, r.popularity.recall_at_12, r.repurchase.recall_at_12);
+  row("recall@100", r.model.recall_at_100, r.popularity.recall_at_100, r.repurchase.recall_at_100);
+  row("coverage", r.model.coverage, r.popularity.coverage, r.repurchase.coverage);
+  if (r.segments.empty()) return out;
+  out +=
+      "\n  by segment, MAP@12 / recall@12 / recall@100 (buy again = buy again, then trending):\n";
+  std::snprintf(line, sizeof(line), "  %-34s %9s  %-24s  %-24s  %s\n", "segment", "customers",
+                "model", "popularity", "buy again");
+  out += line;
+  const auto triple = [](const RankingMetrics& m) {
+    char cell[32];
+    std::snprintf(cell, sizeof(cell), "%.4f / %.4f / %.4f", m.map_at_12, m.recall_at_12,
+                  m.recall_at_100);
+    return std::string(cell);
+  };
+  for (const SegmentMetrics& s : r.segments) {
+    std::snprintf(line, sizeof(line), "  %-34s %9s  %-24s  %-24s  %s\n", s.description.c_str(),
+                  FormatCount(s.model.customers).c_str(), triple(s.model).c_str(),
+                  triple(s.popularity).c_str(), triple(s.repurchase).c_str());
+    out += line;
+  }
   return out;
 }
 
@@ -205,9 +265,19 @@ nlohmann::json ReportJson(const EvaluationReport& r) {
         {"recall_at_100", m.recall_at_100}, {"coverage", m.coverage},
         {"customers", m.customers},         {"distinct_recommended", m.distinct_recommended}};
   };
+  nlohmann::json segments = nlohmann::json::object();
+  for (const SegmentMetrics& s : r.segments) {
+    segments[s.name] = {{"description", s.description},
+                        {"customers", s.model.customers},
+                        {"model", metrics(s.model)},
+                        {"popularity", metrics(s.popularity)},
+                        {"repurchase", metrics(s.repurchase)}};
+  }
   return {
       {"model", metrics(r.model)},
       {"popularity", metrics(r.popularity)},
+      {"repurchase", metrics(r.repurchase)},
+      {"segments", segments},
       {"snapshot",
        {{"dir", r.snapshot_dir},
         {"id", r.snapshot_id},

@@ -1,10 +1,14 @@
 // Offline evaluation of a snapshot on held-out purchases (`towerstream evaluate`): Kaggle's
-// MAP@12, recall@12, recall@100 and catalogue coverage, beside a popularity baseline.
+// MAP@12, recall@12, recall@100 and catalogue coverage, beside two baselines, overall and by
+// segment.
 //
 // The test window is [test_start, test_start + test_days); the customers scored are those who
 // bought in it, each with their features and their last purchases before test_start, as the
-// trainer would see them. Every article of articles.csv is a candidate. The baseline
-// recommends, to everyone, the articles most bought in the baseline_days before test_start.
+// trainer would see them. Every article of articles.csv is a candidate. The popularity
+// baseline recommends, to everyone, the articles most bought in the baseline_days before
+// test_start; "buy again, then trending" recommends a customer's own earlier purchases, most
+// recent first, then those best sellers (baselines.h). Segments: customers with and without a
+// purchase before test_start, and the purchases of articles first sold inside the window.
 // Evaluate() is a pure function of its inputs (files and snapshot); thread-compatible.
 #pragma once
 
@@ -12,6 +16,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <torch/types.h>
 #include <nlohmann/json.hpp>
@@ -43,6 +48,15 @@ struct EvaluateOptions {
   Status Validate() const;
 };
 
+// The three rankings' figures on one set of customers and purchases.
+struct SegmentMetrics {
+  std::string name;         // JSON key: returning_customers, new_customers, new_articles
+  std::string description;  // for the printed table
+  RankingMetrics model;
+  RankingMetrics popularity;
+  RankingMetrics repurchase;
+};
+
 struct EvaluationReport {
   std::string snapshot_dir;
   std::string snapshot_id;
@@ -55,15 +69,21 @@ struct EvaluationReport {
   int64_t catalogue_size = 0;
   RankingMetrics model;
   RankingMetrics popularity;
+  RankingMetrics repurchase;  // buy again, then trending
+  // Customers with earlier purchases, customers without, and (per customer, only the articles
+  // first sold inside the window; customers without one left out) new articles.
+  std::vector<SegmentMetrics> segments;
   double seconds = 0;
 };
 
 Result<EvaluationReport> Evaluate(const EvaluateOptions& options);
 
-// The printed table: one row per metric, model and popularity side by side.
+// The printed tables: one row per metric with the model and the baselines side by side, then
+// MAP@12 / recall@12 / recall@100 of each by segment.
 std::string FormatReport(const EvaluationReport& report);
-// {"model": {...}, "popularity": {...}, ...} with map_at_12, recall_at_12, recall_at_100 and
-// coverage in both objects (the --report file).
+// {"model": {...}, "popularity": {...}, "repurchase": {...}, "segments": {"returning_customers":
+// {"model": ..., "popularity": ..., "repurchase": ...}, ...}, ...} with map_at_12,
+// recall_at_12, recall_at_100 and coverage in each ranking's object (the --report file).
 nlohmann::json ReportJson(const EvaluationReport& report);
 
 }  // namespace towerstream::evaluation

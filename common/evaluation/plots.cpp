@@ -56,8 +56,9 @@ Result<std::vector<std::string>> WritePlots(const EvaluationReport& report,
                  std::to_string(report.model.customers) + " customers)";
   recall.x_label = "k (articles recommended)";
   recall.y_label = "recall@k";
-  for (const auto& [name, metrics] :
-       {std::pair{"two-tower model", &report.model}, {"popularity", &report.popularity}}) {
+  for (const auto& [name, metrics] : {std::pair{"two-tower model", &report.model},
+                                      {"popularity", &report.popularity},
+                                      {"buy again, then trending", &report.repurchase}}) {
     plot::Series s{name, {}};
     for (size_t k = 0; k < metrics->recall_curve.size(); ++k) {
       s.points.emplace_back(static_cast<double>(k + 1), metrics->recall_curve[k]);

@@ -1,7 +1,8 @@
 // `towerstream evaluate --plot DIR`: SVG charts of an evaluation and of the training that led
 // to it.
 //
-//   recall_at_k.svg      recall@k for k = 1..100, the model beside the popularity baseline
+//   recall_at_k.svg      recall@k for k = 1..100, the model beside the popularity and "buy
+//                        again, then trending" baselines
 //   training_loss.svg    training loss over examples trained      } from training_log.csv in
 //   training_recall.svg  progressive recall@12 and @100 over them } the snapshot folder
 //

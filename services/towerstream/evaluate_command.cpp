@@ -1,4 +1,5 @@
-// `towerstream evaluate`: MAP@12, recall@12/@100 and coverage of a snapshot against popularity.
+// `towerstream evaluate`: MAP@12, recall@12/@100 and coverage of a snapshot against popularity
+// and "buy again, then trending", overall and by segment.
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -74,8 +75,11 @@ void AddEvaluateCommand(CLI::App& app, int* exit_code) {
       "Score a snapshot on held-out purchases: for every customer who bought in the test week, "
       "the top 100 of all articles for their query as of the week's start, against what they "
       "bought. Prints Kaggle's MAP@12 (the competition's exact definition), recall@12, "
-      "recall@100 and catalogue coverage, beside a popularity baseline (the articles most "
-      "bought in the week before).");
+      "recall@100 and catalogue coverage, beside two baselines: popularity (the articles most "
+      "bought in the week before) and buy again, then trending (the customer's own earlier "
+      "purchases, most recent first, then those best sellers). Then the same figures by "
+      "segment: customers with and without earlier purchases, and purchases of articles first "
+      "sold inside the test window.");
   cmd->footer(
       "MAP@12: mean over those customers of AP@12 = (1/min(m,12)) * sum of precision@k at each "
       "rank k <= 12 holding an article they bought (m distinct articles bought). Coverage: "
@@ -100,15 +104,17 @@ void AddEvaluateCommand(CLI::App& app, int* exit_code) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   cmd->add_option("--baseline-days", args->baseline_days,
-                  "Days before the test window whose best sellers make the popularity baseline")
+                  "Days before the test window whose best sellers make the popularity baseline "
+                  "(and the trending part of buy again, then trending)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   cmd->add_option("--report", args->report,
-                  "Also write the figures as JSON: {\"model\": {...}, \"popularity\": {...}}")
+                  "Also write the figures as JSON: {\"model\": {...}, \"popularity\": {...}, "
+                  "\"repurchase\": {...}, \"segments\": {...}}")
       ->type_name("FILE");
   cmd->add_option("--plot", args->plot_dir,
-                  "Also write SVG charts into DIR: recall@k for k = 1..100 (model and "
-                  "popularity), and training loss and progressive recall over examples trained "
+                  "Also write SVG charts into DIR: recall@k for k = 1..100 (model and both "
+                  "baselines), and training loss and progressive recall over examples trained "
                   "(from the snapshot folder's training_log.csv)")
       ->type_name("DIR");
   cmd->add_option("--device", args->device, "Where to score: cpu, cuda[:N] or auto")

@@ -35,11 +35,18 @@ done
 python3 - "$tmp/report.json" <<'PY' || fail "the JSON report lacks a figure"
 import json, sys
 report = json.load(open(sys.argv[1]))
-for side in ("model", "popularity"):
+for side in ("model", "popularity", "repurchase"):
     for key in ("map_at_12", "recall_at_12", "recall_at_100", "coverage"):
         value = report[side][key]
         assert isinstance(value, float) and 0.0 <= value <= 1.0, (side, key, value)
 assert report["model"]["recall_at_100"] > 0.0
+segments = report["segments"]
+assert set(segments) == {"returning_customers", "new_customers", "new_articles"}, segments
+assert (segments["returning_customers"]["customers"] + segments["new_customers"]["customers"]
+        == report["model"]["customers"]), segments
+for segment in segments.values():
+    for side in ("model", "popularity", "repurchase"):
+        assert 0.0 <= segment[side]["recall_at_100"] <= 1.0, segment
 PY
 
 # 2. Interrupted by SIGINT: a snapshot, exit 130; run again: it resumes and finishes.

@@ -258,6 +258,13 @@ TEST(EmbeddedTrainerTest, LearnsAPlantedStructureFarAbovePopularity) {
   EXPECT_GT(report->model.recall_at_100, 3 * report->popularity.recall_at_100) << table;
   EXPECT_GT(report->model.map_at_12, 2 * report->popularity.map_at_12) << table;
   EXPECT_EQ(report->test_start, data.start + (data.days - 7));
+  // Buy again, then trending scores the same customers; the two customer segments split them.
+  EXPECT_EQ(report->repurchase.customers, report->model.customers);
+  ASSERT_EQ(report->segments.size(), 3u);
+  EXPECT_EQ(report->segments[0].name, "returning_customers");
+  EXPECT_EQ(report->segments[0].model.customers + report->segments[1].model.customers,
+            report->model.customers);
+  EXPECT_GT(report->segments[0].model.customers, 0) << table;
 
   // The training log of both epochs, and the charts of `evaluate --plot`.
   const auto log = evaluation::ReadTrainingLog(dir.path() / "snapshots" / kTrainingLogFile);
