@@ -1,8 +1,6 @@
 // EmbeddingTable: id map, admission/expiry, growth, row-wise Adagrad and snapshot state.
 #include "common/model/embedding_table.h"
 
-#include "common/model/host_staging.h"
-
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
@@ -15,6 +13,8 @@
 #include <string>
 #include <tuple>
 #include <utility>
+
+#include "common/model/host_staging.h"
 
 namespace towerstream::model {
 namespace {
