@@ -284,6 +284,41 @@ int32_t DemandModel::DrawCell(const CustomerModel& customer, Rng& rng) const {
   return table->cells[table->alias.Sample(rng)];
 }
 
+void DemandModel::FreshCellProbabilities(const CustomerModel& customer,
+                                         std::span<double> out) const {
+  std::fill(out.begin(), out.end(), 0.0);
+  const int32_t band = customer.age_band;
+  // DrawCell's mixture, with its fallback from an empty table to the band's.
+  auto add = [&](const CellTable* table, double share) {
+    if (table->alias.empty()) table = &by_band_[band];
+    double total = 0;
+    for (int32_t c : table->cells) total += base_[band][c] * season_[c];
+    if (!(total > 0)) return;
+    for (int32_t c : table->cells) out[c] += share * base_[band][c] * season_[c] / total;
+  };
+  add(&by_band_[band], kBandWeight);
+  add(&by_band_group_[band * index_groups_ + customer.favourite_index_group],
+      kFavouriteGroupWeight);
+  add(&by_band_product_[band * product_groups_ + customer.favourite_product_group],
+      1 - kBandWeight - kFavouriteGroupWeight);
+  // DrawArticle: four tries at the customer's own tastes, then any selling cell.
+  double empty = 0;
+  for (size_t c = 0; c < out.size(); ++c) {
+    if (cell_articles_[c].empty()) {
+      empty += out[c];
+      out[c] = 0;
+    }
+  }
+  const double tries = 1 + empty + empty * empty + empty * empty * empty;
+  for (double& p : out) p *= tries;
+  const double left = empty * empty * empty * empty;
+  double any_total = 0;
+  for (int32_t c : any_.cells) any_total += catalog_.cells[c].demand * season_[c];
+  if (left > 0 && any_total > 0) {
+    for (int32_t c : any_.cells) out[c] += left * catalog_.cells[c].demand * season_[c] / any_total;
+  }
+}
+
 int32_t DemandModel::DrawAnyCell(Rng& rng) const {
   return any_.alias.empty() ? -1 : any_.cells[any_.alias.Sample(rng)];
 }

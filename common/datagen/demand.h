@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "common/base/date.h"
@@ -39,6 +40,14 @@ class DemandModel {
 
   // Share of the population's purchases in each cell before seasonal shifts (for tests).
   std::vector<double> CellShares() const;
+
+  // For the oracle (oracle.h), exact for the current day's tables: the probability that
+  // DrawArticle() for `customer` draws from each cell (one per cell into `out`; 0 where nothing
+  // sells): the taste mixture, redrawn up to four times while the chosen cell sells nothing,
+  // then any selling cell by demand.
+  void FreshCellProbabilities(const CustomerModel& customer, std::span<double> out) const;
+  // Articles of `cell` on sale on the current day, by launch day.
+  const std::vector<int32_t>& Selling(int32_t cell) const { return selling_[cell]; }
 
  private:
   // An alias table over a subset of cells.

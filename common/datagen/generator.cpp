@@ -21,6 +21,7 @@
 #include "common/datagen/calibration_tables.h"
 #include "common/datagen/catalog.h"
 #include "common/datagen/demand.h"
+#include "common/datagen/oracle.h"
 #include "common/datagen/output_file.h"
 #include "common/datagen/population.h"
 #include "common/datagen/random.h"
@@ -245,6 +246,25 @@ class TransactionSampler {
     });
   }
 
+  // The basket process's shares, for the oracle.
+  BasketShape Shape() const {
+    BasketShape shape;
+    shape.first_repeat = kFirstRepeatShare;
+    shape.duplicate = duplicate_share_;
+    shape.variant = kVariantShare;
+    shape.same_cell = kSameCellShare;
+    shape.later_repeat = kLaterRepeatShare;
+    double baskets = 0, later = 0;
+    for (size_t i = 0; i < cal::kBasketSizes.size(); ++i) {
+      baskets += cal::kBasketSizes[i];
+      later += static_cast<double>(cal::kBasketSizes[i]) * static_cast<double>(i);
+    }
+    shape.later_items = baskets > 0 ? later / baskets : 0;
+    return shape;
+  }
+  std::span<const int32_t> history() const { return history_; }
+  std::span<const uint32_t> bought() const { return bought_; }
+
   void SampleDay(int32_t day, Date date, int64_t count, std::vector<Row>* rows) {
     demand_.StartDay(day, date);
     const double level = cal::kDaily[RealDayIndex(date)].avg_price / cal::kRealAveragePrice;
@@ -461,9 +481,11 @@ Result<WrittenFile> WriteSmallFile(const std::filesystem::path& path, size_t buf
   return WrittenFile{path, rows, bytes};
 }
 
+// Writes the transactions; with `oracle`, also ranks the held-out week's buyers into it.
 Result<WrittenFile> WriteTransactions(const GeneratorOptions& options, const Catalog& catalog,
                                       const Population& population, DemandModel& demand,
-                                      const std::filesystem::path& path) {
+                                      const std::filesystem::path& path, const OracleSink& oracle,
+                                      std::optional<HeldOutWeek>* held_out) {
   TS_ASSIGN_OR_RETURN(std::unique_ptr<OutputFile> file,
                       OutputFile::Create(path, options.write_buffer_bytes));
   file->Append(std::string(hm::kTransactionsHeader) + "\n");
@@ -471,13 +493,19 @@ Result<WrittenFile> WriteTransactions(const GeneratorOptions& options, const Cat
       DailyTransactionCounts(options.start_date, options.days, options.transactions);
   const int32_t days = options.first_days > 0 ? options.first_days : options.days;
   int64_t rows = 0;
-  for (int32_t day = 0; day < days; ++day) rows += counts[day];
+  int32_t last_day = -1;  // the last day with rows: `evaluate` holds out the week ending there
+  for (int32_t day = 0; day < days; ++day) {
+    rows += counts[day];
+    if (counts[day] > 0) last_day = day;
+  }
+  const int32_t week_start = last_day - (kHeldOutDays - 1);
 
   ProgressOptions progress_options;
   progress_options.label = "transactions";
   progress_options.out = options.progress ? stderr : nullptr;
   ProgressBar progress(rows, progress_options);
 
+  double oracle_seconds = 0;
   BatchQueue queue(/*capacity=*/4);
   TransactionWriter writer(catalog, population, options.start_date, options.days, file.get(),
                            &queue);
@@ -493,12 +521,40 @@ Result<WrittenFile> WriteTransactions(const GeneratorOptions& options, const Cat
       }
     } guard{queue, writer_thread};
     TransactionSampler sampler(options.seed, catalog, population, demand);
+    std::optional<WeekOracle> week;
+    if (oracle && last_day >= 0) week.emplace(catalog, population, sampler.Shape(), kHistory);
     for (int32_t day = 0; day < days; ++day) {
+      if (week && day == std::max(week_start, 0)) {
+        week->StartWeek(sampler.history(), sampler.bought());
+      }
       DayBatch batch = queue.TakeFree();
       batch.day = day;
       sampler.SampleDay(day, options.start_date + day, counts[day], &batch.rows);
+      if (week && day < week_start) {
+        for (const Row& r : batch.rows) week->MarkSold(r.article);
+      } else if (week && day <= last_day) {
+        const auto started = std::chrono::steady_clock::now();
+        week->AddDay(demand, day, counts[day]);
+        for (const Row& r : batch.rows)
+          week->AddPurchase(static_cast<int64_t>(r.key >> 32), r.article);
+        oracle_seconds += SecondsSince(started);
+      }
       queue.Push(std::move(batch));
       progress.Add(counts[day]);
+    }
+    if (week) {
+      // Ranking runs while the writer drains its backlog.
+      const auto started = std::chrono::steady_clock::now();
+      HeldOutWeek h;
+      h.start = options.start_date + week_start;
+      h.end = options.start_date + (last_day + 1);
+      h.purchases = week->purchases();
+      week->Finish([&](const OracleRanking& r) {
+        ++h.customers;
+        oracle(r);
+      });
+      h.seconds = oracle_seconds + SecondsSince(started);
+      *held_out = h;
     }
   }
   progress.Finish();
@@ -579,7 +635,7 @@ std::vector<int64_t> DailyTransactionCounts(Date start, int32_t days, int64_t to
 }
 
 Result<GenerateSummary> Generate(const GeneratorOptions& options,
-                                 const std::filesystem::path& out_dir) {
+                                 const std::filesystem::path& out_dir, const OracleSink& oracle) {
   const auto start = std::chrono::steady_clock::now();
   TS_RETURN_IF_ERROR(options.Validate());
   std::error_code ec;
@@ -610,9 +666,11 @@ Result<GenerateSummary> Generate(const GeneratorOptions& options,
   summary.customers.seconds = SecondsSince(phase);
 
   phase = std::chrono::steady_clock::now();
-  TS_ASSIGN_OR_RETURN(summary.transactions, WriteTransactions(options, catalog, population, demand,
-                                                              out_dir / kTransactionsFile));
+  TS_ASSIGN_OR_RETURN(summary.transactions,
+                      WriteTransactions(options, catalog, population, demand,
+                                        out_dir / kTransactionsFile, oracle, &summary.held_out));
   summary.transactions.seconds = SecondsSince(phase);
+  if (summary.held_out) summary.transactions.seconds -= summary.held_out->seconds;
   summary.seconds = SecondsSince(start);
   return summary;
 }

@@ -9,11 +9,16 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/base/date.h"
 #include "common/base/status.h"
+#include "common/hm/records.h"
 
 namespace towerstream::datagen {
 
@@ -58,16 +63,48 @@ struct WrittenFile {
   double seconds = 0;  // wall time to build what the file holds and write it
 };
 
+// The generator's own ranking of one customer who buys in the held-out week: the last 7 days
+// written, the week `towerstream train` holds out and `evaluate` scores. oracle.h says how it
+// ranks; `towerstream generate` scores these into ground-truth/best_possible.json.
+struct OracleRanking {
+  int64_t customer = 0;                         // row of customers.csv
+  bool bought_before = false;                   // bought something before the week
+  std::span<const hm::ArticleId> actual;        // distinct articles bought in the week
+  std::span<const hm::ArticleId> new_articles;  // those of them never sold before the week
+  std::span<const hm::ArticleId> predicted;     // the top kOracleTop, most probable first
+};
+using OracleSink = std::function<void(const OracleRanking&)>;
+inline constexpr int kOracleTop = 100;
+inline constexpr int kHeldOutDays = 7;
+// How the oracle ranks, in a sentence (for best_possible.json).
+inline constexpr std::string_view kOracleMethod =
+    "each buyer's articles ranked by the generator's expected new purchases of them per basket "
+    "given the state at the week's start (tastes, recent articles, the week's catalogue with "
+    "its daily tables averaged by volume)";
+
+struct HeldOutWeek {
+  Date start;
+  Date end;               // exclusive
+  int64_t customers = 0;  // buyers in the week, each ranked
+  int64_t purchases = 0;  // rows in the week
+  double seconds = 0;     // the oracle's own wall time
+};
+
 struct GenerateSummary {
   WrittenFile articles;
   WrittenFile customers;
   WrittenFile transactions;
+  // Set when an oracle sink was given and some transactions were written.
+  std::optional<HeldOutWeek> held_out;
   double seconds = 0;  // wall time of the whole run
 };
 
 // Writes the three files into `out_dir` (created if missing; existing files are replaced).
+// With `oracle`, also ranks every buyer of the held-out week the way the generator's model
+// would and hands each ranking to it, in customer order, before returning.
 Result<GenerateSummary> Generate(const GeneratorOptions& options,
-                                 const std::filesystem::path& out_dir);
+                                 const std::filesystem::path& out_dir,
+                                 const OracleSink& oracle = nullptr);
 
 // Transactions per day: the real daily curve for the calendar days of [start, start + days),
 // scaled to sum to exactly `total` (largest remainders).

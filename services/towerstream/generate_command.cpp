@@ -1,12 +1,14 @@
 // `towerstream generate`: writes synthetic H&M-shaped CSV files (common/datagen).
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 
 #include "common/base/date.h"
 #include "common/base/progress.h"
 #include "common/datagen/generator.h"
+#include "common/evaluation/best_possible.h"
 #include "services/towerstream/commands.h"
 
 namespace towerstream::cli {
@@ -18,6 +20,7 @@ struct GenerateArgs {
   std::string start_date = "2018-09-20";
   bool full_scale = false;
   bool quiet = false;
+  bool no_best_possible = false;
 };
 
 int Fail(int code, const std::string& message) {
@@ -39,8 +42,38 @@ int RunGenerate(GenerateArgs& args) {
   options.progress = !args.quiet;
   if (Status s = options.Validate(); !s.ok()) return Fail(2, s.message());
 
-  Result<datagen::GenerateSummary> summary = datagen::Generate(options, args.out);
+  // The oracle's rankings, scored like `evaluate` scores a model.
+  evaluation::BestPossibleAccumulator best;
+  datagen::OracleSink oracle;
+  if (!args.no_best_possible) {
+    oracle = [&best](const datagen::OracleRanking& r) {
+      best.Add(r.actual, r.new_articles, r.predicted, r.bought_before);
+    };
+  }
+  Result<datagen::GenerateSummary> summary = datagen::Generate(options, args.out, oracle);
   if (!summary.ok()) return Fail(1, summary.status().message());
+  std::string best_line;
+  if (summary->held_out) {
+    evaluation::BestPossible figures = best.Finish(summary->articles.rows);
+    figures.test_start = summary->held_out->start;
+    figures.test_end = summary->held_out->end;
+    figures.purchases = summary->held_out->purchases;
+    figures.method = std::string(datagen::kOracleMethod);
+    Result<std::filesystem::path> written = evaluation::WriteBestPossible(figures, args.out);
+    if (!written.ok()) return Fail(1, written.status().message());
+    char line[256];
+    std::snprintf(
+        line, sizeof(line),
+        "  %-24s MAP@12 %.4f, recall@12 %.4f, recall@100 %.4f (best achievable on "
+        "%s..%s, %s buyers, ranked in %s)\n",
+        (std::string(evaluation::kGroundTruthDir) + "/" +
+         std::string(evaluation::kBestPossibleFile))
+            .c_str(),
+        figures.metrics.map_at_12, figures.metrics.recall_at_12, figures.metrics.recall_at_100,
+        figures.test_start.ToString().c_str(), (figures.test_end + (-1)).ToString().c_str(),
+        FormatCount(figures.customers).c_str(), FormatDuration(summary->held_out->seconds).c_str());
+    best_line = line;
+  }
   if (args.quiet) return 0;
 
   std::printf("towerstream generate: wrote %s in %s (%s transactions/s, peak memory %s)\n",
@@ -54,6 +87,7 @@ int RunGenerate(GenerateArgs& args) {
     std::printf("  %-24s %12s rows %10s\n", f->path.filename().c_str(),
                 FormatCount(f->rows).c_str(), FormatBytes(f->bytes).c_str());
   }
+  std::fputs(best_line.c_str(), stdout);
   return 0;
 }
 
@@ -67,7 +101,9 @@ void AddGenerateCommand(CLI::App& app, int* exit_code) {
       "customers.csv, transactions_train.csv), calibrated to the real data's shares and daily "
       "curve and with structure a recommender can learn: tastes by age and per customer, "
       "launches and fading popularity, seasons, baskets and repeat purchases. The same seed "
-      "gives the same bytes.");
+      "gives the same bytes. Beside them, ground-truth/best_possible.json holds the best "
+      "figures any recommender can expect on the held-out week (the generator's own ranking; "
+      "no command reads CSV files from that folder).");
   cmd->footer(
       "Examples:\n"
       "  towerstream generate --out data/small                  # default size, trains in minutes\n"
@@ -109,6 +145,12 @@ void AddGenerateCommand(CLI::App& app, int* exit_code) {
       ->excludes(customers)
       ->excludes(articles)
       ->excludes(transactions);
+  cmd->add_flag("--no-best-possible", args->no_best_possible,
+                "Skip ground-truth/best_possible.json. By default generate also writes there the "
+                "best achievable MAP@12, recall@12 and recall@100 on the held-out week (the last 7 "
+                "days, which train holds out and evaluate scores): each buyer's top 100 articles "
+                "ranked by the generator's own purchase probabilities given everything before "
+                "the week, scored like evaluate, overall and by its segments");
   cmd->add_flag("--quiet,-q", args->quiet, "No progress bar and no summary (errors still print)");
   cmd->callback([args, exit_code] { *exit_code = RunGenerate(*args); });
 }

@@ -80,10 +80,11 @@ GeneratorOptions SizedOptions(int64_t customers, int64_t articles, int64_t trans
   return o;
 }
 
-Result<std::unique_ptr<Dataset>> GenerateAndLoad(const GeneratorOptions& options) {
+Result<std::unique_ptr<Dataset>> GenerateAndLoad(const GeneratorOptions& options,
+                                                 const OracleSink& oracle) {
   auto data = std::make_unique<Dataset>();
   data->options = options;
-  TS_ASSIGN_OR_RETURN(data->summary, Generate(options, data->dir.path()));
+  TS_ASSIGN_OR_RETURN(data->summary, Generate(options, data->dir.path(), oracle));
   TS_ASSIGN_OR_RETURN(data->articles, ReadRows(data->dir.path() / kArticlesFile));
   TS_ASSIGN_OR_RETURN(data->customers, ReadRows(data->dir.path() / kCustomersFile));
 

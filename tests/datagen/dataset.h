@@ -47,8 +47,10 @@ struct Dataset {
 GeneratorOptions SizedOptions(int64_t customers, int64_t articles, int64_t transactions,
                               uint64_t seed);
 
-// Generates `options` and loads the three files (RFC 4180 fields for articles and customers).
-Result<std::unique_ptr<Dataset>> GenerateAndLoad(const GeneratorOptions& options);
+// Generates `options` and loads the three files (RFC 4180 fields for articles and customers),
+// handing the oracle's rankings to `oracle` if given.
+Result<std::unique_ptr<Dataset>> GenerateAndLoad(const GeneratorOptions& options,
+                                                 const OracleSink& oracle = nullptr);
 
 std::string ReadFile(const std::filesystem::path& path);
 std::vector<std::string> ReadLines(const std::filesystem::path& path);

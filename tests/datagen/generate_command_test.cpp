@@ -9,6 +9,7 @@
 #include <string>
 
 #include "common/datagen/generator.h"
+#include "common/evaluation/best_possible.h"
 #include "tests/datagen/dataset.h"
 
 namespace towerstream::datagen {
@@ -41,8 +42,9 @@ TEST(GenerateCommandTest, HelpDescribesEveryOption) {
   TempDir dir;
   const CommandResult run = RunTowerstream(dir, "generate --help");
   EXPECT_EQ(run.exit_code, 0);
-  for (const char* option : {"--out", "--customers", "--articles", "--transactions", "--seed",
-                             "--start-date", "--days", "--full-scale", "--quiet"}) {
+  for (const char* option :
+       {"--out", "--customers", "--articles", "--transactions", "--seed", "--start-date", "--days",
+        "--full-scale", "--no-best-possible", "--quiet"}) {
     EXPECT_NE(run.out.find(option), std::string::npos) << option << " missing from:\n" << run.out;
   }
 }
@@ -63,6 +65,51 @@ TEST(GenerateCommandTest, WritesTheFilesAndPrintsASummary) {
   ASSERT_EQ(lines.size(), 2001u);
   EXPECT_EQ(lines[1].substr(0, 10), "2019-01-01");
   EXPECT_EQ(lines.back().substr(0, 10), "2019-01-20");
+}
+
+TEST(GenerateCommandTest, WritesTheBestPossibleFiguresOfTheLastWeekDeterministically) {
+  TempDir dir;
+  const std::string args =
+      " --customers 2000 --articles 500 --transactions 40000 --seed 4 --days 60 "
+      "--start-date 2019-01-01";
+  const std::filesystem::path a = dir.path() / "a", b = dir.path() / "b";
+  const CommandResult run = RunTowerstream(dir, "generate --out " + a.string() + args);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_NE(run.out.find("ground-truth/best_possible.json"), std::string::npos) << run.out;
+  ASSERT_EQ(RunTowerstream(dir, "generate -q --out " + b.string() + args).exit_code, 0);
+
+  const std::filesystem::path file = a / "ground-truth" / "best_possible.json";
+  ASSERT_TRUE(std::filesystem::exists(file));
+  EXPECT_EQ(ReadFile(file), ReadFile(b / "ground-truth" / "best_possible.json"));
+  Result<evaluation::BestPossible> best = evaluation::LoadBestPossible(a);
+  ASSERT_TRUE(best.ok()) << best.status().ToString();
+  // The last 7 of the 60 days from 2019-01-01, the week `evaluate` holds out by default.
+  EXPECT_EQ(best->test_start.ToString(), "2019-02-23");
+  EXPECT_EQ(best->test_end.ToString(), "2019-03-02");
+  EXPECT_GT(best->customers, 0);
+  EXPECT_GE(best->purchases, best->customers);
+  EXPECT_EQ(best->catalogue_size, 500);
+  for (double x :
+       {best->metrics.map_at_12, best->metrics.recall_at_12, best->metrics.recall_at_100}) {
+    EXPECT_GT(x, 0.0);
+    EXPECT_LE(x, 1.0);
+  }
+  EXPECT_LE(best->metrics.recall_at_12, best->metrics.recall_at_100);
+  ASSERT_EQ(best->segments.size(), 3u);
+  EXPECT_EQ(best->segments[0].metrics.customers + best->segments[1].metrics.customers,
+            best->customers);
+}
+
+TEST(GenerateCommandTest, NoBestPossibleSkipsTheGroundTruth) {
+  TempDir dir;
+  const std::filesystem::path data = dir.path() / "data";
+  const CommandResult run =
+      RunTowerstream(dir, "generate --no-best-possible --out " + data.string() +
+                              " --customers 100 --articles 50 --transactions 1000");
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_TRUE(std::filesystem::exists(data / kTransactionsFile));
+  EXPECT_FALSE(std::filesystem::exists(data / "ground-truth"));
+  EXPECT_EQ(run.out.find("best_possible"), std::string::npos) << run.out;
 }
 
 TEST(GenerateCommandTest, QuietPrintsNothing) {
