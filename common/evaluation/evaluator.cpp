@@ -12,9 +12,10 @@
 
 #include "common/base/progress.h"
 #include "common/evaluation/baselines.h"
+#include "common/evaluation/scoring.h"
 #include "common/hm/hm_reader.h"
 #include "common/model/example.h"
-#include "common/model/fast_ops.h"
+#include "common/ranking/ranker.h"
 #include "common/replay/data_files.h"
 #include "common/serving/customer_histories.h"
 #include "common/trainer/embedded_trainer.h"
@@ -73,36 +74,36 @@ Result<EvaluationReport> Evaluate(const EvaluateOptions& options) {
   report.snapshot_step = loaded.manifest.step;
   report.snapshot_events_trained = loaded.manifest.events_trained;
 
-  TS_ASSIGN_OR_RETURN(const replay::DataFiles files, replay::FindDataFiles(options.data_dir));
-  if (files.transactions.empty()) {
-    return Status::NotFound("evaluate: no transactions file (by its header) in " +
-                            options.data_dir.string());
+  TS_ASSIGN_OR_RETURN(const TestWindow window, FindTestWindow(options.data_dir, options.test_start,
+                                                              options.test_days, "evaluate"));
+  const replay::DataFiles& files = window.files;
+  report.test_start = window.start;
+  report.test_end = window.end;
+  if (!options.best_possible.empty()) {
+    TS_ASSIGN_OR_RETURN(BestPossible best, LoadBestPossible(options.best_possible));
+    if (best.test_start != report.test_start || best.test_end != report.test_end) {
+      return Status::InvalidArgument(
+          "evaluate: the best achievable figures of " + options.best_possible.string() +
+          " are for " + best.test_start.ToString() + " .. " + (best.test_end + (-1)).ToString() +
+          ", not the test window " + report.test_start.ToString() + " .. " +
+          (report.test_end + (-1)).ToString());
+    }
+    report.best_possible = std::move(best);
   }
-  if (options.test_start) {
-    report.test_start = *options.test_start;
-  } else {
-    TS_ASSIGN_OR_RETURN(const Date last, trainer::LastTransactionDate(files.transactions));
-    report.test_start = last + (1 - options.test_days);
-  }
-  report.test_end = report.test_start + options.test_days;
   const Date baseline_start = report.test_start + (-options.baseline_days);
 
   // Every article of the file is a candidate, new ones included (their id rows are cold, their
   // codes are not).
-  if (!files.articles.empty()) {
-    TS_ASSIGN_OR_RETURN(auto reader, hm::ArticleReader::Open(files.articles));
-    hm::Article article;
-    while (true) {
-      TS_ASSIGN_OR_RETURN(const bool more, reader->Next(&article));
-      if (!more) break;
-      model.AddArticle(article.article_id, model::ArticleCodesOf(article));
-    }
-  }
+  TS_RETURN_IF_ERROR(ForEachArticle(files, [&](hm::ArticleId id, const model::ArticleCodes& codes) {
+    model.AddArticle(id, codes);
+  }));
   serving::CustomerHistoryOptions history_options;
   history_options.data_dir = options.data_dir;
   history_options.as_of = report.test_start;
   history_options.history_length =
       static_cast<size_t>(options.history_length.value_or(model.options().history_length));
+  history_options.purchase_log.trending =
+      static_cast<size_t>(std::max<int64_t>(loaded.ranker.candidates().from_trending, 1));
   std::unordered_map<int64_t, std::vector<hm::ArticleId>> bought;  // in the test window
   BestSellers popular;                                             // in the baseline window
   Repurchases repurchases(static_cast<size_t>(kTopK));             // before the test window
@@ -138,11 +139,12 @@ Result<EvaluationReport> Evaluate(const EvaluateOptions& options) {
   // The popularity baseline: most bought first, ties by article id.
   const std::vector<hm::ArticleId> top_popular = popular.Top(static_cast<size_t>(kTopK));
 
-  TS_ASSIGN_OR_RETURN(const model::ItemEmbeddings items, model.CatalogueEmbeddings());
-  report.catalogue_size = static_cast<int64_t>(items.ids.size());
-  const torch::Tensor item_vectors = items.vectors.to(options.device);
-  const int64_t k = std::min<int64_t>(kTopK, report.catalogue_size);
+  TS_ASSIGN_OR_RETURN(const ScoringCatalogue catalogue,
+                      ScoringCatalogue::Of(model, options.device));
+  report.catalogue_size = static_cast<int64_t>(catalogue.items.ids.size());
+  report.ranker = loaded.ranker.Describe();
   SegmentAccumulators all;
+  RankingAccumulator towers_only;
   std::array<SegmentAccumulators, kSegmentCount> by_segment;
   std::unique_ptr<ProgressBar> bar;
   if (options.progress) {
@@ -151,31 +153,17 @@ Result<EvaluationReport> Evaluate(const EvaluateOptions& options) {
     p.unit = "customers";
     bar = std::make_unique<ProgressBar>(static_cast<int64_t>(scored.size()), p);
   }
-  std::vector<model::Example> queries;
-  std::vector<hm::ArticleId> predicted, new_articles;
+  std::vector<hm::ArticleId> new_articles;
   for (size_t begin = 0; begin < scored.size(); begin += kQueryChunk) {
     const size_t end = std::min(scored.size(), begin + kQueryChunk);
-    queries.clear();
+    const std::span<const int64_t> chunk(scored.data() + begin, end - begin);
+    TS_ASSIGN_OR_RETURN(const RankedCustomers ranked,
+                        RankCustomers(model, loaded.ranker, histories, catalogue, chunk, kTopK));
     for (size_t i = begin; i < end; ++i) {
-      queries.push_back(histories.QueryFor(scored[i]));
       if (histories.RecentPurchases(scored[i]).empty()) ++report.customers_without_history;
-    }
-    TS_ASSIGN_OR_RETURN(const torch::Tensor query_vectors, model.QueryEmbeddings(queries));
-    torch::Tensor top;
-    try {
-      torch::NoGradGuard no_grad;
-      const torch::Tensor scores = model::MatMul(query_vectors.to(options.device), item_vectors,
-                                                 false, /*transpose_b=*/true);
-      top = std::get<1>(scores.topk(k, /*dim=*/1)).to(torch::kCPU).contiguous();
-    } catch (const std::exception& e) {
-      return Status::Internal(std::string("evaluate: scoring failed: ") + e.what());
-    }
-    const int64_t* index = top.data_ptr<int64_t>();
-    for (size_t i = begin; i < end; ++i) {
       const std::vector<hm::ArticleId>& actual = bought[scored[i]];
-      predicted.clear();
-      const int64_t* row = index + static_cast<int64_t>(i - begin) * k;
-      for (int64_t r = 0; r < k; ++r) predicted.push_back(items.ids[row[r]]);
+      const std::vector<hm::ArticleId>& predicted = ranked.ranked[i - begin];
+      towers_only.Add(actual, ranked.towers[i - begin]);
       const std::vector<hm::ArticleId> again =
           repurchases.Recommend(scored[i], top_popular, static_cast<size_t>(kTopK));
       all.Add(actual, predicted, top_popular, again);
@@ -193,6 +181,7 @@ Result<EvaluationReport> Evaluate(const EvaluateOptions& options) {
   }
   if (bar) bar->Finish();
   report.model = all.model.Finish(report.catalogue_size);
+  report.towers = towers_only.Finish(report.catalogue_size);
   report.popularity = all.popularity.Finish(report.catalogue_size);
   report.repurchase = all.repurchase.Finish(report.catalogue_size);
   for (int s = 0; s < kSegmentCount; ++s) {
@@ -221,22 +210,45 @@ std::string FormatReport(const EvaluationReport& r) {
                 FormatCount(r.customers_without_history).c_str(),
                 FormatCount(r.catalogue_size).c_str());
   out += line;
-  std::snprintf(line, sizeof(line), "  %-14s %10s %12s %12s %12s\n", "metric", "model",
-                "popularity", "buy again", "model/best");
+  std::snprintf(line, sizeof(line), "model: %s\n\n", r.ranker.c_str());
+  out += line;
+  std::snprintf(line, sizeof(line), "  %-14s %10s %12s %12s %12s %12s\n", "metric", "model",
+                "popularity", "buy again", "model/best", "towers only");
   out += line;
   // "buy again" is "buy again, then trending"; model/best divides by the better baseline.
-  const auto row = [&](const char* name, double model, double popularity, double repurchase) {
+  const auto row = [&](const char* name, double model, double popularity, double repurchase,
+                       double towers) {
     char ratio[16] = "-";
     const double best = std::max(popularity, repurchase);
     if (best > 0) std::snprintf(ratio, sizeof(ratio), "%.2fx", model / best);
-    std::snprintf(line, sizeof(line), "  %-14s %10.4f %12.4f %12.4f %12s\n", name, model,
-                  popularity, repurchase, ratio);
+    std::snprintf(line, sizeof(line), "  %-14s %10.4f %12.4f %12.4f %12s %12.4f\n", name, model,
+                  popularity, repurchase, ratio, towers);
     out += line;
   };
-  row("MAP@12", r.model.map_at_12, r.popularity.map_at_12, r.repurchase.map_at_12);
-  row("recall@12", r.model.recall_at_12, r.popularity.recall_at_12, r.repurchase.recall_at_12);
-  row("recall@100", r.model.recall_at_100, r.popularity.recall_at_100, r.repurchase.recall_at_100);
-  row("coverage", r.model.coverage, r.popularity.coverage, r.repurchase.coverage);
+  row("MAP@12", r.model.map_at_12, r.popularity.map_at_12, r.repurchase.map_at_12,
+      r.towers.map_at_12);
+  row("recall@12", r.model.recall_at_12, r.popularity.recall_at_12, r.repurchase.recall_at_12,
+      r.towers.recall_at_12);
+  row("recall@100", r.model.recall_at_100, r.popularity.recall_at_100, r.repurchase.recall_at_100,
+      r.towers.recall_at_100);
+  row("coverage", r.model.coverage, r.popularity.coverage, r.repurchase.coverage,
+      r.towers.coverage);
+  if (r.best_possible) {
+    const RankingMetrics& b = r.best_possible->metrics;
+    out += "\n  share of the best achievable (the generator's own purchase probabilities):\n";
+    const auto share = [&](const char* name, double model, double popularity, double repurchase,
+                           double best) {
+      if (best <= 0) return;
+      std::snprintf(line, sizeof(line), "  %-14s %10.2f %12.2f %12.2f   (best %.4f)\n", name,
+                    model / best, popularity / best, repurchase / best, best);
+      out += line;
+    };
+    share("MAP@12", r.model.map_at_12, r.popularity.map_at_12, r.repurchase.map_at_12, b.map_at_12);
+    share("recall@12", r.model.recall_at_12, r.popularity.recall_at_12, r.repurchase.recall_at_12,
+          b.recall_at_12);
+    share("recall@100", r.model.recall_at_100, r.popularity.recall_at_100,
+          r.repurchase.recall_at_100, b.recall_at_100);
+  }
   if (r.segments.empty()) return out;
   out +=
       "\n  by segment, MAP@12 / recall@12 / recall@100 (buy again = buy again, then trending):\n";
@@ -273,10 +285,15 @@ nlohmann::json ReportJson(const EvaluationReport& r) {
                         {"popularity", metrics(s.popularity)},
                         {"repurchase", metrics(s.repurchase)}};
   }
+  nlohmann::json best = nullptr;
+  if (r.best_possible) best = metrics(r.best_possible->metrics);
   return {
+      {"best_possible", best},
       {"model", metrics(r.model)},
       {"popularity", metrics(r.popularity)},
       {"repurchase", metrics(r.repurchase)},
+      {"towers", metrics(r.towers)},
+      {"ranker", r.ranker},
       {"segments", segments},
       {"snapshot",
        {{"dir", r.snapshot_dir},

@@ -23,6 +23,7 @@
 
 #include "common/base/date.h"
 #include "common/base/status.h"
+#include "common/evaluation/best_possible.h"
 #include "common/evaluation/ranking_metrics.h"
 
 namespace towerstream::evaluation {
@@ -42,6 +43,10 @@ struct EvaluateOptions {
   std::optional<int64_t> history_length;
   // Where the model runs.
   torch::Device device = torch::kCPU;
+  // A generated dataset's ground truth (a data folder, its ground-truth folder or
+  // best_possible.json, written by `towerstream generate`): the report then gives every
+  // figure as a share of the best achievable. Its window must be the test window.
+  std::filesystem::path best_possible;
   // Draw a progress bar on stderr while scoring.
   bool progress = true;
 
@@ -70,9 +75,14 @@ struct EvaluationReport {
   RankingMetrics model;
   RankingMetrics popularity;
   RankingMetrics repurchase;  // buy again, then trending
+  // The towers' nearest articles without the ranker: what re-ranking adds.
+  RankingMetrics towers;
+  std::string ranker;  // Ranker::Describe() of the snapshot's ranker
   // Customers with earlier purchases, customers without, and (per customer, only the articles
   // first sold inside the window; customers without one left out) new articles.
   std::vector<SegmentMetrics> segments;
+  // The generator's best achievable figures on the same window, when given.
+  std::optional<BestPossible> best_possible;
   double seconds = 0;
 };
 

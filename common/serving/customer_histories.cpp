@@ -25,6 +25,7 @@ Result<CustomerHistories> CustomerHistories::Load(
     return Status::NotFound("no transactions file (by its header) in " + options.data_dir.string());
   }
   CustomerHistories out;
+  out.log_ = ranking::PurchaseLog(options.purchase_log);
   if (!files.articles.empty()) {
     TS_ASSIGN_OR_RETURN(auto reader, hm::ArticleReader::Open(files.articles));
     hm::Article a;
@@ -46,25 +47,40 @@ Result<CustomerHistories> CustomerHistories::Load(
   TS_ASSIGN_OR_RETURN(auto reader, hm::TransactionReader::Open(files.transactions));
   hm::Transaction t;
   std::optional<Date> last;
-  const size_t keep = options.history_length;
+  out.history_length_ = options.history_length;
   while (true) {
     TS_ASSIGN_OR_RETURN(const bool more, reader->Next(&t));
     if (!more) break;
     if (on_transaction) on_transaction(t);
     if (!last || *last < t.t_dat) last = t.t_dat;
     if (options.as_of && !(t.t_dat < *options.as_of)) continue;
-    Past& past = out.past_[model::CustomerKey(t.customer_id)];
-    if (keep == 0) continue;
-    if (past.recent.size() == keep) past.recent.erase(past.recent.begin());
-    past.recent.push_back(t.article_id);
-    past.last_channel = t.sales_channel_id;
+    out.Record(model::CustomerKey(t.customer_id), t);
   }
   if (options.as_of) {
     out.as_of_ = *options.as_of;
   } else if (last) {
     out.as_of_ = *last + 1;
   }
+  out.articles_as_of_ = out.log_.AsOf(out.as_of_);
   return out;
+}
+
+void CustomerHistories::Record(int64_t customer_key, const hm::Transaction& t) {
+  log_.Add(customer_key, t.article_id, t.t_dat);
+  Past& past = past_[customer_key];
+  if (history_length_ == 0) return;
+  if (past.recent.size() == history_length_) past.recent.erase(past.recent.begin());
+  past.recent.push_back(t.article_id);
+  past.last_channel = t.sales_channel_id;
+}
+
+void CustomerHistories::Add(const hm::Transaction& t) {
+  Record(model::CustomerKey(t.customer_id), t);
+}
+
+void CustomerHistories::AdvanceTo(Date day) {
+  as_of_ = day;
+  articles_as_of_ = log_.AsOf(day);
 }
 
 model::Example CustomerHistories::QueryFor(int64_t customer_key) const {

@@ -1,8 +1,11 @@
 // What a query needs of a customer, read from the H&M CSV files: their features and their
-// latest purchases before a moment, plus a short description of every article (for printing
-// recommendations). `towerstream recommend`, `serve` and `evaluate` build queries from it.
+// latest purchases before a moment, what the ranker knows of the past (each customer's
+// distinct purchases, each article's recent sales: ranking::PurchaseLog), plus a short description
+// of every article (for printing recommendations). `towerstream recommend`, `serve` and `evaluate`
+// build queries from it.
 //
-// Immutable once loaded, so safe to share between threads.
+// Immutable once loaded, so safe to share between threads; the online replay (`evaluate
+// --online`) alone moves one forward a day at a time with Add() and AdvanceTo(), unshared.
 #pragma once
 
 #include <cstddef>
@@ -10,6 +13,7 @@
 #include <filesystem>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -19,6 +23,7 @@
 #include "common/base/status.h"
 #include "common/hm/records.h"
 #include "common/model/example.h"
+#include "common/ranking/purchase_log.h"
 
 namespace towerstream::serving {
 
@@ -31,6 +36,8 @@ struct CustomerHistoryOptions {
   std::optional<Date> as_of;
   // Purchases kept per customer, most recent last (the model's history length).
   size_t history_length = 20;
+  // The ranker's view of the past.
+  ranking::PurchaseLogOptions purchase_log;
 
   Status Validate() const;
 };
@@ -50,6 +57,12 @@ class CustomerHistories {
       const CustomerHistoryOptions& options,
       const std::function<void(const hm::Transaction&)>& on_transaction = {});
 
+  // A purchase of as_of() or later, in time order: later queries see it in the history.
+  void Add(const hm::Transaction& t);
+  // Moves as_of() forward to `day` (after Add()ing the purchases before it): the articles'
+  // recent sales and best sellers are recomputed for it.
+  void AdvanceTo(Date day);
+
   // The query for a customer at as_of(): features (unknown customer: all missing), the latest
   // purchases, and the channel of the latest one (online when there is none).
   model::Example QueryFor(int64_t customer_key) const;
@@ -60,6 +73,12 @@ class CustomerHistories {
   bool Knows(int64_t customer_key) const;
   // Purchases before as_of(), oldest first (at most history_length); empty for strangers.
   const std::vector<hm::ArticleId>& RecentPurchases(int64_t customer_key) const;
+  // The customer's distinct purchases before as_of(), least recently bought first.
+  std::span<const ranking::PastPurchase> PastPurchases(int64_t customer_key) const {
+    return log_.Purchases(customer_key);
+  }
+  // Articles' sales and the week's best sellers as of as_of().
+  const ranking::ArticleContext& articles_as_of() const { return articles_as_of_; }
   // Null for an article articles.csv does not describe.
   const ArticleDescription* Describe(hm::ArticleId article) const;
 
@@ -73,10 +92,16 @@ class CustomerHistories {
     int32_t last_channel = 0;
   };
 
+  // Adds a purchase to the histories and the purchase log.
+  void Record(int64_t customer_key, const hm::Transaction& t);
+
   Date as_of_;
+  size_t history_length_ = 20;
   std::unordered_map<int64_t, model::CustomerCodes> customers_;
   std::unordered_map<int64_t, Past> past_;
   std::unordered_map<hm::ArticleId, ArticleDescription> articles_;
+  ranking::PurchaseLog log_;
+  ranking::ArticleContext articles_as_of_;
 };
 
 }  // namespace towerstream::serving

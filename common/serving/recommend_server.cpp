@@ -130,6 +130,7 @@ class RecommendServer::Impl {
                                      {"snapshot_step", r->manifest().step},
                                      {"catalogue", r->index().size()},
                                      {"approximate_search", r->index().approximate()},
+                                     {"ranker", r->ranker().Describe()},
                                      {"reloads", reloads_.load()},
                                      {"served", served_.load()},
                                      {"refused", refused_.load()},
@@ -186,7 +187,7 @@ class RecommendServer::Impl {
     const std::shared_ptr<Recommender> recommender = Current();
     const int64_t key = model::CustomerKey(customer_id);
     const model::Example query = histories_->QueryFor(key);
-    Result<std::vector<ScoredArticle>> found = recommender->Recommend(query, k, exclude);
+    Result<std::vector<ScoredArticle>> found = recommender->Recommend(*histories_, key, k, exclude);
     if (!found.ok()) return admin::JsonError(500, found.status().message());
     nlohmann::json recommendations = nlohmann::json::array();
     for (const ScoredArticle& a : *found) {

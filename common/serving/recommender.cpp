@@ -23,9 +23,11 @@ Result<std::unique_ptr<Recommender>> Recommender::Load(const RecommenderOptions&
     return Status::FailedPrecondition("snapshot " + loaded.dir.string() +
                                       " has no article in its catalogue: nothing to recommend");
   }
+  std::unique_ptr<Recommender> r(new Recommender());
+  r->items_ = ranking::ItemVectors(items.ids, items.vectors);
+  r->ranker_ = std::move(loaded.ranker);
   TS_ASSIGN_OR_RETURN(std::unique_ptr<ItemIndex> index,
                       ItemIndex::Build(std::move(items), options.index));
-  std::unique_ptr<Recommender> r(new Recommender());
   r->dir_ = loaded.dir;
   r->manifest_ = loaded.manifest;
   r->model_ = std::move(loaded.model);
@@ -35,22 +37,50 @@ Result<std::unique_ptr<Recommender>> Recommender::Load(const RecommenderOptions&
 
 int64_t Recommender::history_length() const { return model_->options().history_length; }
 
-Result<std::vector<ScoredArticle>> Recommender::Recommend(const model::Example& query, int64_t k,
+Result<std::vector<ScoredArticle>> Recommender::Recommend(const CustomerHistories& histories,
+                                                          int64_t customer_key, int64_t k,
                                                           bool exclude_purchased) {
+  const model::Example query = histories.QueryFor(customer_key);
   torch::Tensor vector;
   {
     std::lock_guard lock(model_mutex_);
     TS_ASSIGN_OR_RETURN(vector, model_->QueryEmbeddings(std::span(&query, 1)));
   }
+  vector = vector.to(torch::kCPU, torch::kFloat32).contiguous();
+  const std::span<const ranking::PastPurchase> purchases = histories.PastPurchases(customer_key);
   std::vector<hm::ArticleId> purchased;
   if (exclude_purchased) {
-    purchased = query.recent_article_ids;
+    for (const ranking::PastPurchase& p : purchases) purchased.push_back(p.article);
+    for (hm::ArticleId a : query.recent_article_ids) purchased.push_back(a);
     std::sort(purchased.begin(), purchased.end());
     purchased.erase(std::unique(purchased.begin(), purchased.end()), purchased.end());
   }
-  TS_ASSIGN_OR_RETURN(auto found,
-                      index_->Search(vector, k, exclude_purchased ? &purchased : nullptr));
-  return std::move(found.front());
+  // A tower-only ranker ranks the towers' own top k.
+  const int64_t from_towers = std::max(k, ranker_.candidates().from_towers);
+  TS_ASSIGN_OR_RETURN(
+      auto found, index_->Search(vector, from_towers, exclude_purchased ? &purchased : nullptr));
+  std::vector<ranking::RankedArticle> nearest;
+  nearest.reserve(found.front().size());
+  for (const ScoredArticle& a : found.front()) nearest.push_back({a.article_id, a.score, a.score});
+  ranking::CandidateOptions candidates = ranker_.candidates();
+  candidates.from_towers = from_towers;
+  if (exclude_purchased) candidates.from_purchases = 0;
+  ranking::CustomerContext customer;
+  customer.query = vector.data_ptr<float>();
+  customer.purchases = purchases;
+  customer.tower_nearest = nearest;
+  std::vector<ranking::Candidate> gathered;
+  ranking::GatherCandidates(customer, histories.articles_as_of(), items_, candidates, &gathered);
+  if (exclude_purchased) {
+    std::erase_if(gathered, [&](const ranking::Candidate& c) {
+      return std::binary_search(purchased.begin(), purchased.end(), c.article);
+    });
+  }
+  std::vector<ScoredArticle> ranked;
+  for (const ranking::RankedArticle& a : ranker_.Rank(gathered, k)) {
+    ranked.push_back({a.article_id, a.score});
+  }
+  return ranked;
 }
 
 }  // namespace towerstream::serving

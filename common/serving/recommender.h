@@ -1,6 +1,8 @@
 // Recommendations from a snapshot: the query tower of the snapshot's model turns a customer's
-// query into a vector, and the ItemIndex over the snapshot's catalogue finds the nearest
-// articles. Thread-safe: the model (which is not) runs under a lock, the search does not.
+// query into a vector, the ItemIndex over the snapshot's catalogue finds the nearest articles,
+// and the snapshot's ranker (ranking::Ranker, the same scorer `evaluate` measures) re-ranks
+// them beside the customer's own purchases and the week's best sellers. Thread-safe: the model
+// (which is not) runs under a lock, the search and the ranking do not.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +13,8 @@
 
 #include "common/base/status.h"
 #include "common/model/example.h"
+#include "common/ranking/ranker.h"
+#include "common/serving/customer_histories.h"
 #include "common/serving/item_index.h"
 #include "common/snapshot/snapshot_store.h"
 
@@ -35,9 +39,10 @@ class Recommender {
   Recommender(const Recommender&) = delete;
   Recommender& operator=(const Recommender&) = delete;
 
-  // The k articles whose vectors are nearest the query's, best first; with
-  // `exclude_purchased`, none of the query's recent purchases.
-  Result<std::vector<ScoredArticle>> Recommend(const model::Example& query, int64_t k,
+  // The k best articles for the customer as of histories.as_of(), best first (score: the
+  // ranker's); with `exclude_purchased`, none of the customer's earlier purchases.
+  Result<std::vector<ScoredArticle>> Recommend(const CustomerHistories& histories,
+                                               int64_t customer_key, int64_t k,
                                                bool exclude_purchased = false);
 
   // Purchases per query the model was trained with.
@@ -45,6 +50,7 @@ class Recommender {
   const std::filesystem::path& dir() const { return dir_; }
   const snapshot::Manifest& manifest() const { return manifest_; }
   const ItemIndex& index() const { return *index_; }
+  const ranking::Ranker& ranker() const { return ranker_; }
 
  private:
   Recommender() = default;
@@ -54,6 +60,8 @@ class Recommender {
   std::mutex model_mutex_;
   std::unique_ptr<model::TwoTowerModel> model_;
   std::unique_ptr<ItemIndex> index_;
+  ranking::ItemVectors items_;
+  ranking::Ranker ranker_;
 };
 
 }  // namespace towerstream::serving

@@ -222,6 +222,7 @@ Status EmbeddedOptions::Validate() const {
                                    std::to_string(batch_size));
   }
   if (history_length < 0) return Status::InvalidArgument("train: --history-length is negative");
+  if (ranker_days < 0) return Status::InvalidArgument("train: --ranker-days is negative");
   return session.Validate();
 }
 
@@ -330,6 +331,31 @@ Result<EmbeddedSummary> TrainEmbedded(const EmbeddedOptions& options, SnapshotSc
     return Status::Ok();
   };
 
+  const Date ranker_week_start = summary.until + (-options.ranker_days);
+  // A session resumed from this run's snapshot carries the ranker if it was fitted already.
+  bool ranker_due = options.fit_ranker && options.ranker_days > 0 && !session->ranker();
+  const auto fit_ranker = [&]() -> Status {
+    ranker_due = false;
+    const auto from = SteadyClock::now();
+    PrintLineOverProgress(stderr, "towerstream train: fitting the ranker on " +
+                                      ranker_week_start.ToString() + " .. " +
+                                      (summary.until + (-1)).ToString() +
+                                      ", before the towers train on those days");
+    Result<ranking::Ranker> ranker =
+        options.fit_ranker(session->model(), ranker_week_start, summary.until);
+    summary.ranker_seconds += seconds_since(from);
+    if (!ranker.ok()) {
+      // Training goes on: the towers alone still rank, and hours of training are worth more
+      // than a ranker (too small a validation week is the usual cause).
+      PrintLineOverProgress(stderr,
+                            "towerstream train: warning: no ranker: " + ranker.status().message() +
+                                "; the snapshot ranks by the towers alone");
+      return Status::Ok();
+    }
+    session->SetRanker(std::move(*ranker));
+    return Status::Ok();
+  };
+
   int64_t ignored_rejections = 0;  // entity files' bad rows, counted on the first epoch only
   summary.setup_seconds += seconds_since(started);
   for (int epoch = first_epoch; epoch < options.epochs && !summary.interrupted; ++epoch) {
@@ -369,6 +395,12 @@ Result<EmbeddedSummary> TrainEmbedded(const EmbeddedOptions& options, SnapshotSc
             std::min<int64_t>(skip - seen, static_cast<int64_t>(chunk.examples.size())));
       }
       seen += static_cast<int64_t>(chunk.examples.size());
+      if (ranker_due && epoch == options.epochs - 1 &&
+          std::any_of(chunk.examples.begin(), chunk.examples.end(), [&](const model::Example& e) {
+            return e.day >= ranker_week_start.days_since_epoch();
+          })) {
+        TS_RETURN_IF_ERROR(fit_ranker());
+      }
       if (first < chunk.examples.size()) {
         const std::span<const model::Example> batch(chunk.examples.data() + first,
                                                     chunk.examples.size() - first);
@@ -397,7 +429,18 @@ Result<EmbeddedSummary> TrainEmbedded(const EmbeddedOptions& options, SnapshotSc
     }
   }
   if (bar) bar->Finish();
+  if (ranker_due && !summary.interrupted && first_epoch + summary.epochs_done == options.epochs) {
+    // The run was resumed inside the validation week without a ranker: fitting now would let
+    // the towers' knowledge of the week flatter them, so the snapshot keeps the towers alone.
+    std::fprintf(stderr,
+                 "towerstream train: no ranker fitted (the run resumed inside the validation "
+                 "week %s .. %s, or it held no purchase); the snapshot ranks by the towers "
+                 "alone\n",
+                 ranker_week_start.ToString().c_str(), (summary.until + (-1)).ToString().c_str());
+  }
   TS_RETURN_IF_ERROR(snapshot());
+  summary.ranker =
+      session->ranker() ? session->ranker()->Describe() : ranking::Ranker::TowerOnly().Describe();
   session->EndTracking(summary.interrupted ? mlflow::RunStatus::kKilled
                                            : mlflow::RunStatus::kFinished);
   summary.seconds = std::chrono::duration<double>(SteadyClock::now() - started).count();

@@ -10,12 +10,14 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <stop_token>
 #include <string>
 
 #include "common/base/date.h"
 #include "common/base/status.h"
+#include "common/ranking/ranker.h"
 #include "common/trainer/snapshot_schedule.h"
 #include "common/trainer/trainer_metrics.h"
 #include "common/trainer/training_session.h"
@@ -43,6 +45,14 @@ struct EmbeddedOptions {
   SessionOptions session;
   // Draw progress bars on stderr.
   bool progress = true;
+  // The ranker (ranking::Ranker) is fitted on the last `ranker_days` days before `until`, the
+  // validation week: called once, in the last epoch, just before the first micro-batch that
+  // holds a purchase of that week, with the towers as they are then (not yet trained on it).
+  // Unset: snapshots carry no ranker and rank by the towers alone.
+  int ranker_days = 7;
+  std::function<Result<ranking::Ranker>(model::TwoTowerModel& model, Date week_start,
+                                        Date week_end)>
+      fit_ranker;
 
   Status Validate() const;
 };
@@ -60,6 +70,8 @@ struct EmbeddedSummary {
   double enrich_seconds = 0;  // reading, enriching and decoding (on its own thread, overlapped)
   double wait_seconds = 0;    // training waiting for the next enriched micro-batch
   std::string snapshot_id;    // the last snapshot written (or resumed from, if nothing new)
+  std::string ranker;         // Ranker::Describe() of what the snapshot carries
+  double ranker_seconds = 0;  // fitting the ranker
   SessionStatus status;
 };
 

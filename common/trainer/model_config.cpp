@@ -1,6 +1,7 @@
 // ModelOptions <-> JSON, and restoring a TwoTowerModel from a snapshot directory.
 #include "common/trainer/model_config.h"
 
+#include <optional>
 #include <sstream>
 #include <vector>
 
@@ -125,6 +126,8 @@ Result<LoadedSnapshot> LoadModelSnapshot(const std::filesystem::path& path, torc
   if (!options.ok()) return options.status().WithContext((loaded.dir / "manifest.json").string());
   TS_ASSIGN_OR_RETURN(loaded.model, model::TwoTowerModel::Create(*options));
   TS_RETURN_IF_ERROR(loaded.model->Load(loaded.dir));
+  TS_ASSIGN_OR_RETURN(std::optional<ranking::Ranker> ranker, ranking::Ranker::Load(loaded.dir));
+  if (ranker) loaded.ranker = std::move(*ranker);
   return loaded;
 }
 

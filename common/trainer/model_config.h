@@ -15,6 +15,7 @@
 
 #include "common/base/status.h"
 #include "common/model/two_tower_model.h"
+#include "common/ranking/ranker.h"
 #include "common/snapshot/snapshot_store.h"
 
 namespace towerstream::trainer {
@@ -31,11 +32,13 @@ std::string ModelConfigDifferences(const model::ModelOptions& a, const model::Mo
 
 // A model restored from a snapshot: the resolved snapshot directory, its manifest and the
 // model (created from the manifest's model_config on `device`, its files checked against the
-// manifest's checksums first).
+// manifest's checksums first), and its ranker.
 struct LoadedSnapshot {
   std::filesystem::path dir;
   snapshot::Manifest manifest;
   std::unique_ptr<model::TwoTowerModel> model;
+  // The snapshot's ranker (ranker.json), or the towers alone when it has none.
+  ranking::Ranker ranker = ranking::Ranker::TowerOnly();
 };
 
 // `path` is a snapshot directory or a snapshot root (its LATEST), as ResolveSnapshot takes.

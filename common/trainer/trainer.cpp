@@ -58,6 +58,7 @@ Status TrainerOptions::Validate() const {
   if (group.empty()) return Status::InvalidArgument("trainer: the consumer group is empty");
   TS_RETURN_IF_ERROR(session.Validate());
   TS_RETURN_IF_ERROR(decode.Validate());
+  if (ranker_days < 1) return Status::InvalidArgument("trainer: --ranker-days must be >= 1");
   if (batch_size < 1) {
     return Status::InvalidArgument("trainer: --batch-size must be at least 1, got " +
                                    std::to_string(batch_size));
@@ -110,6 +111,8 @@ class Trainer::Impl {
   Status HandleMessage(RdKafka::Message& message);
   Status DeadLetter(RdKafka::Message& message, const Status& error);
   Status TrainPending();
+  // Fits the ranker before the first micro-batch of the validation week (TrainerOptions).
+  Status MaybeFitRanker();
   Status Snapshot();
   Status FlushDeadLetters();
   void CommitToGroup();
@@ -133,6 +136,7 @@ class Trainer::Impl {
   std::map<int32_t, int64_t> pending_offsets_;
   std::map<int32_t, int64_t> trained_offsets_;
   bool batch_open_ = false;
+  bool ranker_tried_ = false;
   Clock::time_point batch_started_;
   int64_t consumed_ = 0;
   int64_t dead_lettered_ = 0;
@@ -283,12 +287,42 @@ Status Trainer::Impl::HandleMessage(RdKafka::Message& message) {
 }
 
 Status Trainer::Impl::TrainPending() {
+  if (!batch_.empty()) TS_RETURN_IF_ERROR(MaybeFitRanker());
   if (!batch_.empty()) TS_RETURN_IF_ERROR(session_->TrainBatch(batch_, ids_));
   trained_offsets_ = pending_offsets_;
   batch_.clear();
   ids_.clear();
   batch_open_ = false;
   Publish("training");
+  return Status::Ok();
+}
+
+Status Trainer::Impl::MaybeFitRanker() {
+  // A ranker resumed with the session was fitted already (this run or an earlier one).
+  if (!options_.fit_ranker || !options_.ranker_week_start || ranker_tried_ || session_->ranker()) {
+    return Status::Ok();
+  }
+  const int32_t week_start = options_.ranker_week_start->days_since_epoch();
+  if (std::none_of(batch_.begin(), batch_.end(),
+                   [&](const model::Example& e) { return e.day >= week_start; })) {
+    return Status::Ok();
+  }
+  ranker_tried_ = true;
+  const Date start = *options_.ranker_week_start;
+  const Date end = start + options_.ranker_days;
+  std::fprintf(stderr,
+               "towerstream trainer: the stream reached %s: fitting the ranker on %s .. %s, "
+               "before the towers train on those days\n",
+               start.ToString().c_str(), start.ToString().c_str(), (end + (-1)).ToString().c_str());
+  Result<ranking::Ranker> ranker = options_.fit_ranker(session_->model(), start, end);
+  if (!ranker.ok()) {
+    // Training goes on; the towers alone rank until a later run fits one.
+    std::fprintf(stderr, "towerstream trainer: warning: no ranker: %s\n",
+                 ranker.status().message().c_str());
+    return Status::Ok();
+  }
+  std::fprintf(stderr, "towerstream trainer: ranker %s\n", ranker->Describe().c_str());
+  session_->SetRanker(std::move(*ranker));
   return Status::Ok();
 }
 

@@ -12,12 +12,15 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <stop_token>
 #include <string>
 
 #include <prometheus/registry.h>
 
+#include "common/base/date.h"
 #include "common/base/status.h"
 #include "common/events/events.h"
 #include "common/kafka/kafka_config.h"
@@ -52,6 +55,15 @@ struct TrainerOptions {
   // Limits on decoded examples: payload size, and the longest history accepted (ingest's
   // --history-length goes up to 1000; the model uses the last history_length of it).
   events::DecodeOptions decode{.max_payload_bytes = 64 * 1024, .max_recent_articles = 1000};
+  // The ranker (ranking::Ranker), as `train` fits it: when the stream first reaches the
+  // validation week [ranker_week_start, +ranker_days), the towers as they are then (not yet
+  // trained on it) go to `fit_ranker`, which reads the week from the files the stream came
+  // from; later snapshots carry the result. Unset: snapshots rank by the towers alone.
+  std::optional<Date> ranker_week_start;
+  int ranker_days = 7;
+  std::function<Result<ranking::Ranker>(model::TwoTowerModel& model, Date week_start,
+                                        Date week_end)>
+      fit_ranker;
 
   Status Validate() const;
 };

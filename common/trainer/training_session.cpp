@@ -103,6 +103,7 @@ Status TrainingSession::Init() {
           "another --snapshot-dir");
     }
     TS_RETURN_IF_ERROR(model_->Load(dir).WithContext("resuming from " + dir.string()));
+    TS_ASSIGN_OR_RETURN(ranker_, ranking::Ranker::Load(dir));
     if (model_->step() != manifest.step) {
       return Status::Corruption(dir.string() + ": manifest step " + std::to_string(manifest.step) +
                                 " but the model state is at step " +
@@ -253,8 +254,13 @@ Status TrainingSession::TrainBatch(std::span<const model::Example> batch,
   return Status::Ok();
 }
 
+void TrainingSession::SetRanker(ranking::Ranker ranker) {
+  ranker_ = std::move(ranker);
+  ranker_changed_ = true;
+}
+
 Result<std::string> TrainingSession::Snapshot(const Offsets& offsets) {
-  if (!dirty() && offsets == snapshot_offsets_ && !last_snapshot_id_.empty()) {
+  if (!dirty() && !ranker_changed_ && offsets == snapshot_offsets_ && !last_snapshot_id_.empty()) {
     return last_snapshot_id_;
   }
   const auto started = SteadyClock::now();
@@ -277,9 +283,11 @@ Result<std::string> TrainingSession::Snapshot(const Offsets& offsets) {
   };
   TS_ASSIGN_OR_RETURN(std::string id,
                       store_->Write(std::move(manifest), [&](const std::filesystem::path& dir) {
-                        return model_->Save(dir).status();
+                        TS_RETURN_IF_ERROR(model_->Save(dir).status());
+                        return ranker_ ? ranker_->Save(dir) : Status::Ok();
                       }));
   last_snapshot_id_ = id;
+  ranker_changed_ = false;
   last_snapshot_time_ = std::chrono::system_clock::now();
   snapshot_events_ = events_trained_;
   snapshot_offsets_ = offsets;

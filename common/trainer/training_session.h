@@ -24,6 +24,7 @@
 #include "common/base/status.h"
 #include "common/mlflow/run_logger.h"
 #include "common/model/two_tower_model.h"
+#include "common/ranking/ranker.h"
 #include "common/snapshot/snapshot_store.h"
 #include "common/trainer/trainer_metrics.h"
 
@@ -107,6 +108,12 @@ class TrainingSession {
   // was trained since the last snapshot (and offsets are unchanged), returns that one's id.
   Result<std::string> Snapshot(const Offsets& offsets);
 
+  // The ranker that later snapshots carry (ranker.json), replacing the one resumed with, if
+  // any. The next Snapshot() is written even if nothing trained since the last.
+  void SetRanker(ranking::Ranker ranker);
+  // The ranker snapshots carry: fitted by this run, or resumed with; nullopt if neither.
+  const std::optional<ranking::Ranker>& ranker() const { return ranker_; }
+
   // The manifest this session resumed from (offsets to seek to), or null for a fresh start.
   const snapshot::Manifest* resumed() const { return resumed_ ? &*resumed_ : nullptr; }
   SessionStatus status() const;
@@ -131,6 +138,8 @@ class TrainingSession {
   SessionOptions options_;
   TrainerMetrics* metrics_;
   std::unique_ptr<model::TwoTowerModel> model_;
+  std::optional<ranking::Ranker> ranker_;
+  bool ranker_changed_ = false;
   std::unique_ptr<snapshot::SnapshotStore> store_;
   std::optional<snapshot::Manifest> resumed_;
 

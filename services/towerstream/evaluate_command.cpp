@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/evaluation/evaluator.h"
+#include "common/evaluation/online_replay.h"
 #include "common/evaluation/plots.h"
 #include "common/model/two_tower_model.h"
 #include "services/towerstream/commands.h"
@@ -23,6 +24,9 @@ struct EvaluateArgs {
   std::string report;
   std::string plot_dir;
   std::string device = "cpu";
+  std::string best_possible;
+  bool online = false;
+  int64_t online_batch_size = 512;
   bool quiet = false;
 };
 
@@ -43,15 +47,32 @@ int RunEvaluate(const EvaluateArgs& args) {
   options.test_days = args.test_days;
   options.baseline_days = args.baseline_days;
   options.progress = !args.quiet;
+  options.best_possible = args.best_possible;
   Result<torch::Device> device = model::ResolveDevice(args.device);
   if (!device.ok()) return Fail(2, device.status().message());
   options.device = *device;
   Result<evaluation::EvaluationReport> report = evaluation::Evaluate(options);
   if (!report.ok()) return Fail(1, report.status().message());
   std::printf("%s", evaluation::FormatReport(*report).c_str());
+  nlohmann::json json = evaluation::ReportJson(*report);
+  if (args.online) {
+    std::fflush(stdout);
+    evaluation::OnlineReplayOptions online;
+    online.snapshot = args.snapshot;
+    online.data_dir = args.data;
+    online.test_start = report->test_start;
+    online.test_days = args.test_days;
+    online.batch_size = args.online_batch_size;
+    online.device = options.device;
+    online.progress = !args.quiet;
+    Result<evaluation::OnlineReport> replay = evaluation::ReplayOnline(online);
+    if (!replay.ok()) return Fail(1, replay.status().message());
+    std::printf("\n%s", evaluation::FormatOnlineReport(*replay).c_str());
+    json["online"] = evaluation::OnlineReportJson(*replay);
+  }
   if (!args.report.empty()) {
     std::ofstream out(args.report, std::ios::trunc);
-    out << evaluation::ReportJson(*report).dump(2) << "\n";
+    out << json.dump(2) << "\n";
     out.close();
     if (!out) return Fail(1, "cannot write the report to " + args.report);
     std::fprintf(stderr, "towerstream evaluate: report written to %s\n", args.report.c_str());
@@ -117,6 +138,23 @@ void AddEvaluateCommand(CLI::App& app, int* exit_code) {
                   "baselines), and training loss and progressive recall over examples trained "
                   "(from the snapshot folder's training_log.csv)")
       ->type_name("DIR");
+  cmd->add_option("--best-possible", args->best_possible,
+                  "The ground truth `towerstream generate` wrote beside its data (the data "
+                  "folder, its ground-truth folder or best_possible.json): every figure is then "
+                  "also given as a share of the best achievable on the test window")
+      ->check(CLI::ExistingPath)
+      ->type_name("PATH");
+  cmd->add_flag("--online", args->online,
+                "Then replay the test window day by day: each day's buyers are ranked with the "
+                "model and histories as of the end of the day before, then the model trains on "
+                "that day's purchases; printed per day and overall (per customer and day) beside "
+                "the snapshot frozen at the window's start and the baselines updated daily. "
+                "The JSON report gets an \"online\" object");
+  cmd->add_option("--online-batch-size", args->online_batch_size,
+                  "Examples per training step while replaying online")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber)
+      ->type_name("N");
   cmd->add_option("--device", args->device, "Where to score: cpu, cuda[:N] or auto")
       ->capture_default_str();
   cmd->add_flag("-q,--quiet", args->quiet, "No progress bar");

@@ -67,12 +67,15 @@ int RunRecommend(const RecommendArgs& args) {
       serving::CustomerHistories::Load(history_options, collect_later);
   if (!histories.ok()) return Fail(1, histories.status().message());
 
+  if (!args.json) {
+    std::printf("ranking: %s\n\n", (*recommender)->ranker().Describe().c_str());
+  }
   nlohmann::json out = nlohmann::json::array();
   for (const std::string& id : args.customer_ids) {
     const int64_t key = model::CustomerKey(id);
     const model::Example query = histories->QueryFor(key);
     Result<std::vector<serving::ScoredArticle>> top =
-        (*recommender)->Recommend(query, args.k, args.exclude_purchased);
+        (*recommender)->Recommend(*histories, key, args.k, args.exclude_purchased);
     if (!top.ok()) return Fail(1, top.status().message());
     const std::vector<hm::ArticleId>& bought_later = later[key];
     if (args.json) {

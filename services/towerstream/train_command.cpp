@@ -9,6 +9,7 @@
 
 #include "common/base/date.h"
 #include "common/base/progress.h"
+#include "common/evaluation/ranker_fit.h"
 #include "common/metrics/metrics_server.h"
 #include "common/trainer/embedded_trainer.h"
 #include "services/towerstream/commands.h"
@@ -25,6 +26,9 @@ struct TrainArgs {
   std::string until;
   int epochs = 1;
   int64_t batch_size = 512;
+  int ranker_days = 7;
+  ranking::CandidateOptions candidates;
+  ranking::RankerFitOptions ranker_fit;
   std::string state;
   std::string metrics_address;
   bool quiet = false;
@@ -57,6 +61,20 @@ int RunTrain(TrainArgs& args) {
   options.history_length = static_cast<int>(args.model.history_length);
   options.state_dir = args.state;
   options.progress = !args.quiet;
+  options.ranker_days = args.ranker_days;
+  options.fit_ranker = [&args](model::TwoTowerModel& model, Date week_start,
+                               Date week_end) -> Result<ranking::Ranker> {
+    evaluation::RankerFitWeekOptions fit;
+    fit.data_dir = args.data;
+    fit.week_start = week_start;
+    fit.days = week_end - week_start;
+    fit.history_length = args.model.history_length;
+    fit.candidates = args.candidates;
+    fit.fit = args.ranker_fit;
+    fit.device = model.options().device;
+    fit.progress = !args.quiet;
+    return evaluation::FitRankerOnWeek(model, fit);
+  };
   Result<trainer::SessionOptions> session = SessionOptionsFrom(args.model);
   if (!session.ok()) return Fail(2, session.status().message());
   options.session = *session;
@@ -69,6 +87,8 @@ int RunTrain(TrainArgs& args) {
   if (!every.ok()) return Fail(2, every.status().message());
   options.snapshot_every = *every;
   if (Status s = options.Validate(); !s.ok()) return Fail(2, s.message());
+  if (Status s = args.candidates.Validate(); !s.ok()) return Fail(2, s.message());
+  if (Status s = args.ranker_fit.Validate(); !s.ok()) return Fail(2, s.message());
   // One core enriches the next micro-batch while the others train.
   const int threads = ApplyThreads(args.model, /*reserved=*/1);
 
@@ -114,6 +134,7 @@ int RunTrain(TrainArgs& args) {
     std::printf("  %s bad CSV rows skipped (reported above)\n",
                 FormatCount(s.rows_rejected).c_str());
   }
+  std::printf("  ranker: %s (%.1f s)\n", s.ranker.c_str(), s.ranker_seconds);
   std::printf("  snapshot %s in %s\n", s.snapshot_id.c_str(), args.model.snapshot_dir.c_str());
   std::printf("  peak memory %s\n", FormatBytes(PeakResidentBytes()).c_str());
   return s.interrupted ? 128 + stopper.signal() : 0;
@@ -160,6 +181,33 @@ void AddTrainCommand(CLI::App& app, int* exit_code) {
                   "Folder for the enrichment's RocksDB store (default: a temporary folder, "
                   "removed at the end)")
       ->type_name("DIR");
+  cmd->add_option("--ranker-days", args->ranker_days,
+                  "Fit the ranker (which re-ranks the towers' candidates beside the customer's "
+                  "own purchases and the week's best sellers) on the last N days before --until, "
+                  "just before the last epoch trains on them; 0: no ranker, the towers alone rank")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber)
+      ->type_name("N");
+  cmd->add_option("--ranker-towers", args->candidates.from_towers,
+                  "Ranker candidates: the towers' nearest articles")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber)
+      ->type_name("N");
+  cmd->add_option("--ranker-purchases", args->candidates.from_purchases,
+                  "Ranker candidates: the customer's most recently bought distinct articles")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber)
+      ->type_name("N");
+  cmd->add_option("--ranker-trending", args->candidates.from_trending,
+                  "Ranker candidates: the best sellers of the last 7 days")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber)
+      ->type_name("N");
+  cmd->add_option("--ranker-hidden", args->ranker_fit.hidden,
+                  "Hidden units of the ranker's network (0: linear)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber)
+      ->type_name("N");
   AddMetricsAddressFlag(cmd, &args->metrics_address);
   cmd->add_flag("-q,--quiet", args->quiet, "No progress bar");
   AddModelFlags(cmd, &args->model, "off");

@@ -7,8 +7,12 @@
 
 #include <prometheus/registry.h>
 
+#include "common/base/date.h"
+#include "common/evaluation/ranker_fit.h"
 #include "common/kafka/kafka_config.h"
 #include "common/metrics/metrics_server.h"
+#include "common/replay/data_files.h"
+#include "common/trainer/embedded_trainer.h"
 #include "common/trainer/trainer.h"
 #include "services/towerstream/commands.h"
 #include "services/towerstream/model_flags.h"
@@ -24,6 +28,8 @@ struct TrainerArgs {
   KafkaFlags kafka;
   int64_t max_batch_delay_ms = 1000;
   std::string metrics_address = std::string(metrics::kTrainerAddress);
+  std::string ranker_data;
+  std::string ranker_until;
 };
 
 int Fail(int code, const std::string& message) {
@@ -56,6 +62,38 @@ int RunTrainer(TrainerArgs& args) {
   if (!every.ok()) return Fail(2, every.status().message());
   options.snapshot_every = *every;
   options.max_batch_delay = std::chrono::milliseconds(args.max_batch_delay_ms);
+  if (!args.ranker_data.empty()) {
+    // The validation week ends where the trainer's data is meant to end: --ranker-until, or
+    // the end of the files (then the week is their last one).
+    Date until;
+    if (!args.ranker_until.empty()) {
+      Result<Date> parsed = Date::Parse(args.ranker_until);
+      if (!parsed.ok()) return Fail(2, "--ranker-until: " + parsed.status().message());
+      until = *parsed;
+    } else {
+      Result<replay::DataFiles> files = replay::FindDataFiles(args.ranker_data);
+      if (!files.ok()) return Fail(2, "--ranker-data: " + files.status().message());
+      if (files->transactions.empty()) {
+        return Fail(2,
+                    "--ranker-data: no transactions file (by its header) in " + args.ranker_data);
+      }
+      Result<Date> last = trainer::LastTransactionDate(files->transactions);
+      if (!last.ok()) return Fail(1, last.status().message());
+      until = *last + 1;
+    }
+    options.ranker_week_start = until + (-options.ranker_days);
+    options.fit_ranker = [&args](model::TwoTowerModel& model, Date week_start,
+                                 Date week_end) -> Result<ranking::Ranker> {
+      evaluation::RankerFitWeekOptions fit;
+      fit.data_dir = args.ranker_data;
+      fit.week_start = week_start;
+      fit.days = week_end - week_start;
+      fit.history_length = args.model.history_length;
+      fit.device = model.options().device;
+      fit.progress = false;
+      return evaluation::FitRankerOnWeek(model, fit);
+    };
+  }
   options.session.run_params = {{"mode", "stream"},
                                 {"batch_size", std::to_string(options.batch_size)},
                                 {"max_batch_delay_ms", std::to_string(args.max_batch_delay_ms)},
@@ -123,6 +161,21 @@ void AddTrainerCommand(CLI::App& app, int* exit_code) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber)
       ->type_name("MS");
+  cmd->add_option("--ranker-data", args->ranker_data,
+                  "The H&M files the stream comes from: when the stream reaches the validation "
+                  "week (the --ranker-days before --ranker-until), the ranker is fitted on it from "
+                  "these files, as `train` does, and later snapshots carry it; without it they "
+                  "rank by the towers alone")
+      ->check(CLI::ExistingDirectory)
+      ->type_name("DIR");
+  cmd->add_option("--ranker-until", args->ranker_until,
+                  "End (exclusive) of the validation week; default: the day after the files' "
+                  "last (replay --until's date when the last week is held out)")
+      ->type_name("YYYY-MM-DD");
+  cmd->add_option("--ranker-days", args->options.ranker_days, "Length of the validation week")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber)
+      ->type_name("N");
   cmd->add_option("--admin-address", args->options.admin_address,
                   "Admin HTTP API on HOST:PORT (port 0: any free port; '' : off)")
       ->capture_default_str()

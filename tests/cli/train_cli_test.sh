@@ -21,9 +21,11 @@ if ! "$towerstream" train --data "$tmp/data" --snapshot-dir "$tmp/snap" --dim 16
   fail "train exited non-zero"; cat "$tmp/train.err" >&2
 fi
 grep -q "examples trained in" "$tmp/train.out" || fail "train printed no summary"
+grep -q "ranker: towers re-ranked with repeats and trends, fitted on the week" "$tmp/train.out" ||
+  fail "train fitted no ranker: $(grep ranker "$tmp/train.out" "$tmp/train.err")"
 [[ -f "$tmp/snap/LATEST" ]] || fail "train left no LATEST"
 if ! "$towerstream" evaluate --snapshot "$tmp/snap" --data "$tmp/data" --report "$tmp/report.json" \
-  --plot "$tmp/plots" -q >"$tmp/eval.out" 2>"$tmp/eval.err"; then
+  --plot "$tmp/plots" --online --best-possible "$tmp/data" -q >"$tmp/eval.out" 2>"$tmp/eval.err"; then
   fail "evaluate exited non-zero"; cat "$tmp/eval.err" >&2
 fi
 for chart in recall_at_k training_loss training_recall; do
@@ -47,7 +49,20 @@ assert (segments["returning_customers"]["customers"] + segments["new_customers"]
 for segment in segments.values():
     for side in ("model", "popularity", "repurchase"):
         assert 0.0 <= segment[side]["recall_at_100"] <= 1.0, segment
+assert "fitted" in report["ranker"], report["ranker"]
+best = report["best_possible"]
+assert 0.0 < best["map_at_12"] <= 1.0 and 0.0 < best["recall_at_100"] <= 1.0, best
+assert 0.0 < report["towers"]["recall_at_100"] <= 1.0, report["towers"]
+online = report["online"]
+assert online["unit"] == "customer-day" and len(online["days"]) == 7, online
+assert online["days"][0]["trained_before"] == 0, online["days"][0]
+assert online["examples_trained"] == sum(d["purchases"] for d in online["days"]), online
+for side in ("online", "frozen", "popularity", "repurchase"):
+    assert 0.0 < online[side]["recall_at_100"] <= 1.0, (side, online[side])
 PY
+grep -q "share of the best achievable" "$tmp/eval.out" || fail "evaluate --best-possible printed no shares"
+grep -q "^online replay of" "$tmp/eval.out" || fail "evaluate --online printed no replay"
+grep -q "online/frozen" "$tmp/eval.out" || fail "evaluate --online printed no summary"
 
 # 2. Interrupted by SIGINT: a snapshot, exit 130; run again: it resumes and finishes.
 "$towerstream" train --data "$tmp/data" --snapshot-dir "$tmp/snap2" --epochs 50 "${small[@]}" \

@@ -11,10 +11,13 @@
 #include <nlohmann/json.hpp>
 
 #include "common/admin/admin_server.h"
+#include "common/evaluation/ranker_fit.h"
+#include "common/evaluation/scoring.h"
 #include "common/serving/customer_histories.h"
 #include "common/serving/recommend_server.h"
 #include "common/serving/recommender.h"
 #include "common/trainer/embedded_trainer.h"
+#include "common/trainer/model_config.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/trainer/planted_data.h"
 #include "tests/trainer/trainer_test_support.h"
@@ -50,6 +53,16 @@ class ServingTest : public ::testing::Test {
     o.batch_size = 256;
     o.epochs = epochs;
     o.progress = false;
+    // The ranker too, as `towerstream train` fits it: serving must rank as evaluate measures.
+    o.fit_ranker = [](model::TwoTowerModel& model, Date week_start, Date week_end) {
+      evaluation::RankerFitWeekOptions fit;
+      fit.data_dir = data();
+      fit.week_start = week_start;
+      fit.days = week_end - week_start;
+      fit.history_length = model.options().history_length;
+      fit.progress = false;
+      return evaluation::FitRankerOnWeek(model, fit);
+    };
     trainer::SnapshotSchedule schedule({});
     return trainer::TrainEmbedded(o, schedule, nullptr, std::stop_token()).status();
   }
@@ -124,7 +137,8 @@ TEST_F(ServingTest, RecommendationsComeFromTheCustomersSegment) {
   int64_t in_segment = 0, total = 0;
   for (int c = 0; c < 80; ++c) {
     const auto top =
-        (*recommender)->Recommend(histories->QueryFor(trainer::testing::PlantedCustomerId(c)), 12);
+        (*recommender)
+            ->Recommend(*histories, model::CustomerKey(trainer::testing::PlantedCustomerId(c)), 12);
     ASSERT_TRUE(top.ok()) << top.status().ToString();
     ASSERT_EQ(top->size(), 12u);
     for (const ScoredArticle& a : *top) {
@@ -134,14 +148,55 @@ TEST_F(ServingTest, RecommendationsComeFromTheCustomersSegment) {
   }
   EXPECT_GT(static_cast<double>(in_segment) / static_cast<double>(total), 0.6);
 
-  // Excluding purchases leaves none of the recent ones.
-  const model::Example q = histories->QueryFor(trainer::testing::PlantedCustomerId(3));
+  // Excluding purchases leaves none of the earlier ones.
+  const int64_t key = model::CustomerKey(trainer::testing::PlantedCustomerId(3));
+  const model::Example q = histories->QueryFor(key);
   ASSERT_FALSE(q.recent_article_ids.empty());
-  const auto fresh = (*recommender)->Recommend(q, 50, /*exclude_purchased=*/true);
+  const auto fresh = (*recommender)->Recommend(*histories, key, 50, /*exclude_purchased=*/true);
   ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ(fresh->size(), 50u);
   for (const ScoredArticle& a : *fresh) {
     EXPECT_EQ(std::count(q.recent_article_ids.begin(), q.recent_article_ids.end(), a.article_id),
               0);
+    for (const ranking::PastPurchase& p : histories->PastPurchases(key)) {
+      EXPECT_NE(p.article, a.article_id);
+    }
+  }
+}
+
+// `recommend` and `serve` (the Recommender) rank exactly as `evaluate` measures: the same
+// candidates, the same ranker, the same order (the catalogue is small: exact search on both).
+TEST_F(ServingTest, ServingRanksExactlyAsEvaluateScores) {
+  RecommenderOptions o;
+  o.snapshot = snapshots();
+  auto recommender = Recommender::Load(o);
+  ASSERT_TRUE(recommender.ok()) << recommender.status().ToString();
+  ASSERT_TRUE((*recommender)->ranker().fitted()) << (*recommender)->ranker().Describe();
+  ASSERT_FALSE((*recommender)->index().approximate());
+  auto loaded = trainer::LoadModelSnapshot(snapshots(), torch::kCPU);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_EQ(loaded->ranker, (*recommender)->ranker());
+  CustomerHistoryOptions h;
+  h.data_dir = data();
+  h.as_of = TestStart();
+  h.history_length = static_cast<size_t>((*recommender)->history_length());
+  const auto histories = CustomerHistories::Load(h);
+  ASSERT_TRUE(histories.ok());
+  auto catalogue = evaluation::ScoringCatalogue::Of(*loaded->model, torch::kCPU);
+  ASSERT_TRUE(catalogue.ok());
+  std::vector<int64_t> customers;
+  for (int c = 0; c < 40; ++c) {
+    customers.push_back(model::CustomerKey(trainer::testing::PlantedCustomerId(c)));
+  }
+  const auto evaluated = evaluation::RankCustomers(*loaded->model, loaded->ranker, *histories,
+                                                   *catalogue, customers, 12);
+  ASSERT_TRUE(evaluated.ok()) << evaluated.status().ToString();
+  for (size_t i = 0; i < customers.size(); ++i) {
+    const auto served = (*recommender)->Recommend(*histories, customers[i], 12);
+    ASSERT_TRUE(served.ok());
+    std::vector<hm::ArticleId> ids;
+    for (const ScoredArticle& a : *served) ids.push_back(a.article_id);
+    EXPECT_EQ(ids, evaluated->ranked[i]) << "customer " << i;
   }
 }
 

@@ -15,6 +15,7 @@
 #include "common/admin/admin_server.h"
 #include "common/events/dead_letter.h"
 #include "common/metrics/naming.h"
+#include "common/trainer/model_config.h"
 #include "common/trainer/trainer.h"
 #include "tests/harness/test_services.h"
 #include "tests/ingest/ingest_test_support.h"
@@ -195,6 +196,60 @@ TEST_F(TrainerIntegrationTest, RestartResumesFromTheSnapshotOffsets) {
   std::vector<events::ExampleEvent> all = first;
   all.insert(all.end(), second.begin(), second.end());
   EXPECT_EQ(manifest->trained_digest, testing::ExpectedDigest(all));
+}
+
+// The streaming trainer fits the ranker once, when the stream reaches the validation week;
+// its snapshots carry it, and a restart resumed with it does not fit again.
+TEST_F(TrainerIntegrationTest, FitsTheRankerOnceWhenTheStreamReachesTheValidationWeek) {
+  towerstream::testing::ScopedTempDir dir("trainer_ranker");
+  // Examples are dated 2020-01-01 + index / 500: two days here, two more later.
+  const std::vector<events::ExampleEvent> first = testing::MakeExamples(150, 60, 1000, 0, 4);
+  const std::vector<events::ExampleEvent> second = testing::MakeExamples(150, 60, 600, 1000, 5);
+  ASSERT_TRUE(testing::ProduceExamples(*producer_, prefix_, first, kPartitions).ok());
+  const Date week_start = Date::FromCivil(2020, 1, 2);
+  std::vector<std::pair<Date, Date>> fits;
+  TrainerOptions options = Options(dir.path());
+  options.ranker_week_start = week_start;
+  options.fit_ranker = [&fits](model::TwoTowerModel&, Date start,
+                               Date end) -> Result<ranking::Ranker> {
+    fits.emplace_back(start, end);
+    // A real fit on a hand-made week: the bought candidate is the one bought before.
+    std::vector<ranking::FitGroup> groups(8);
+    for (ranking::FitGroup& g : groups) {
+      g.candidates.resize(2);
+      g.candidates[0].article = 1;
+      g.candidates[1].article = 2;
+      g.candidates[1].features[1] = 1;  // "bought"
+      g.bought = {0, 1};
+    }
+    return ranking::FitRanker(groups, ranking::CandidateOptions{}, ranking::RankerFitOptions{},
+                              {{"week_start", start.ToString()}});
+  };
+  {
+    auto running = Start(options);
+    ASSERT_NE(running, nullptr);
+    ASSERT_TRUE(AwaitTrained(running->trainer->admin_address(), 1000).ok());
+    ASSERT_TRUE(running->Stop().ok());
+  }
+  ASSERT_EQ(fits.size(), 1u);
+  EXPECT_EQ(fits[0].first, week_start);
+  EXPECT_EQ(fits[0].second, week_start + 7);
+  Result<LoadedSnapshot> loaded = LoadModelSnapshot(dir.path(), torch::kCPU);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_TRUE(loaded->ranker.fitted());
+  EXPECT_EQ(loaded->ranker.fit_summary().at("week_start"), week_start.ToString());
+
+  ASSERT_TRUE(testing::ProduceExamples(*producer_, prefix_, second, kPartitions).ok());
+  {
+    auto running = Start(options);
+    ASSERT_NE(running, nullptr);
+    ASSERT_TRUE(AwaitTrained(running->trainer->admin_address(), 1600).ok());
+    ASSERT_TRUE(running->Stop().ok());
+  }
+  EXPECT_EQ(fits.size(), 1u) << "fitted again after a restart";
+  loaded = LoadModelSnapshot(dir.path(), torch::kCPU);
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_TRUE(loaded->ranker.fitted());
 }
 
 TEST_F(TrainerIntegrationTest, AdminApiAnswersStatusHealthAndErrors) {

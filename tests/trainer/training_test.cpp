@@ -4,12 +4,16 @@
 
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <stop_token>
 #include <string>
 #include <vector>
 
 #include "common/evaluation/evaluator.h"
+#include "common/evaluation/online_replay.h"
 #include "common/evaluation/plots.h"
+#include "common/evaluation/ranker_fit.h"
+#include "common/hm/hm_reader.h"
 #include "common/trainer/embedded_trainer.h"
 #include "common/trainer/model_config.h"
 #include "common/trainer/snapshot_schedule.h"
@@ -362,6 +366,128 @@ TEST(EmbeddedTrainerTest, AMissingFileIsNamed) {
   ASSERT_FALSE(summary.ok());
   EXPECT_NE(summary.status().message().find("no customers file"), std::string::npos)
       << summary.status().message();
+}
+
+// Transactions of the planted data per day, from the written file.
+std::map<Date, int64_t> TransactionsPerDay(const std::filesystem::path& data) {
+  std::map<Date, int64_t> per_day;
+  auto reader =
+      std::move(hm::TransactionReader::Open((data / "transactions_train.csv").string())).value();
+  hm::Transaction t;
+  while (reader->Next(&t).value()) ++per_day[t.t_dat];
+  return per_day;
+}
+
+EmbeddedOptions WithRanker(EmbeddedOptions o, std::vector<int64_t>* steps_at_fit) {
+  o.fit_ranker = [data = o.data_dir, steps_at_fit](model::TwoTowerModel& model, Date week_start,
+                                                   Date week_end) {
+    steps_at_fit->push_back(model.step());
+    evaluation::RankerFitWeekOptions fit;
+    fit.data_dir = data;
+    fit.week_start = week_start;
+    fit.days = week_end - week_start;
+    fit.history_length = model.options().history_length;
+    fit.progress = false;
+    return evaluation::FitRankerOnWeek(model, fit);
+  };
+  return o;
+}
+
+// The ranker is fitted once, on the week before the held-out one, with towers that have
+// trained on everything before that week and nothing of it; the snapshot carries it, and
+// evaluate ranks with it.
+TEST(EmbeddedTrainerTest, FitsTheRankerOnTheValidationWeekBeforeTrainingOnIt) {
+  towerstream::testing::ScopedTempDir dir("embedded_ranker");
+  testing::PlantedDataOptions data;
+  ASSERT_TRUE(testing::WritePlantedData(dir.path() / "data", data).ok());
+  std::vector<int64_t> steps_at_fit;
+  EmbeddedOptions o =
+      WithRanker(Embedded(dir.path() / "data", dir.path() / "snapshots"), &steps_at_fit);
+  o.epochs = 2;
+  SnapshotSchedule schedule({});
+  const Result<EmbeddedSummary> summary = TrainEmbedded(o, schedule, nullptr, std::stop_token());
+  ASSERT_TRUE(summary.ok()) << summary.status().ToString();
+  EXPECT_NE(summary->ranker.find("fitted on the week from"), std::string::npos) << summary->ranker;
+
+  // Once, in the last epoch, after every full micro-batch before the week and before any
+  // example of it.
+  ASSERT_EQ(steps_at_fit.size(), 1u);
+  const Date week_start = summary->until + (-7);
+  int64_t per_epoch = 0, before_week = 0;
+  for (const auto& [day, n] : TransactionsPerDay(dir.path() / "data")) {
+    if (day < summary->until) per_epoch += n;
+    if (day < week_start) before_week += n;
+  }
+  const int64_t steps_per_epoch = (per_epoch + o.batch_size - 1) / o.batch_size;
+  EXPECT_EQ(steps_at_fit[0], steps_per_epoch + before_week / o.batch_size);
+
+  const Result<LoadedSnapshot> loaded = LoadModelSnapshot(dir.path() / "snapshots", torch::kCPU);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_TRUE(loaded->ranker.fitted());
+  EXPECT_EQ(loaded->ranker.fit_summary().at("week_start"), week_start.ToString());
+
+  evaluation::EvaluateOptions eval;
+  eval.snapshot = dir.path() / "snapshots";
+  eval.data_dir = dir.path() / "data";
+  eval.progress = false;
+  const Result<evaluation::EvaluationReport> report = evaluation::Evaluate(eval);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  const std::string table = evaluation::FormatReport(*report);
+  std::cout << table;
+  EXPECT_EQ(report->ranker, loaded->ranker.Describe());
+  // Here customers keep to their segment and rarely re-buy: the ranker must not lose what the
+  // towers find.
+  EXPECT_GT(report->model.recall_at_100, 0.9 * report->towers.recall_at_100) << table;
+  EXPECT_GT(report->model.map_at_12, 0.9 * report->towers.map_at_12) << table;
+}
+
+// The online replay scores each day before it trains on it, and trains on each day once: on
+// the first day the online model is still the snapshot, so it scores exactly as the frozen one.
+TEST(OnlineReplayTest, ScoresEachDayBeforeTrainingOnItAndTrainsItOnce) {
+  towerstream::testing::ScopedTempDir dir("online_replay");
+  testing::PlantedDataOptions data;
+  data.customers = 300;
+  data.days = 30;
+  ASSERT_TRUE(testing::WritePlantedData(dir.path() / "data", data).ok());
+  EmbeddedOptions o = Embedded(dir.path() / "data", dir.path() / "snapshots");
+  SnapshotSchedule schedule({});
+  const Result<EmbeddedSummary> summary = TrainEmbedded(o, schedule, nullptr, std::stop_token());
+  ASSERT_TRUE(summary.ok()) << summary.status().ToString();
+
+  evaluation::OnlineReplayOptions replay;
+  replay.snapshot = dir.path() / "snapshots";
+  replay.data_dir = dir.path() / "data";
+  replay.batch_size = 64;
+  replay.progress = false;
+  const Result<evaluation::OnlineReport> report = evaluation::ReplayOnline(replay);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  std::cout << evaluation::FormatOnlineReport(*report);
+  EXPECT_EQ(report->test_start, summary->until);
+  ASSERT_EQ(report->days.size(), 7u);
+  const std::map<Date, int64_t> per_day = TransactionsPerDay(dir.path() / "data");
+  int64_t trained = 0;
+  for (const evaluation::OnlineDay& day : report->days) {
+    EXPECT_EQ(day.trained_before, trained) << day.day.ToString();
+    const auto it = per_day.find(day.day);
+    EXPECT_EQ(day.purchases, it == per_day.end() ? 0 : it->second) << day.day.ToString();
+    EXPECT_EQ(day.online.customers, day.customers);
+    trained += day.purchases;
+  }
+  EXPECT_EQ(report->examples_trained, trained);
+  const evaluation::OnlineDay& first = report->days.front();
+  ASSERT_GT(first.customers, 0);
+  EXPECT_EQ(first.online.map_at_12, first.frozen.map_at_12);
+  EXPECT_EQ(first.online.recall_at_100, first.frozen.recall_at_100);
+  // Later days differ: the online model has trained (on this data, with a small micro-batch).
+  bool differs = false;
+  for (size_t d = 1; d < report->days.size(); ++d) {
+    differs |= report->days[d].online.recall_at_100 != report->days[d].frozen.recall_at_100 ||
+               report->days[d].online.map_at_12 != report->days[d].frozen.map_at_12;
+  }
+  EXPECT_TRUE(differs);
+  const nlohmann::json json = evaluation::OnlineReportJson(*report);
+  EXPECT_EQ(json.at("unit"), "customer-day");
+  EXPECT_EQ(json.at("days").size(), 7u);
 }
 
 }  // namespace
