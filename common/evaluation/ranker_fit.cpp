@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 #include <random>
 #include <unordered_map>
 #include <vector>
@@ -20,18 +21,35 @@ Status RankerFitWeekOptions::Validate() const {
   return fit.Validate();
 }
 
+struct RankerWeek::Data {
+  RankerFitWeekOptions options;
+  std::optional<serving::CustomerHistories> histories;
+  // What each buyer of the week bought (distinct articles).
+  std::unordered_map<int64_t, std::vector<hm::ArticleId>> bought;
+};
+
+RankerWeek::RankerWeek(std::unique_ptr<Data> data) : data_(std::move(data)) {}
+RankerWeek::~RankerWeek() = default;
+
 Result<ranking::Ranker> FitRankerOnWeek(model::TwoTowerModel& model,
                                         const RankerFitWeekOptions& options) {
+  TS_ASSIGN_OR_RETURN(const std::unique_ptr<RankerWeek> week, RankerWeek::Load(options));
+  return week->Fit(model);
+}
+
+Result<std::unique_ptr<RankerWeek>> RankerWeek::Load(const RankerFitWeekOptions& options) {
   TS_RETURN_IF_ERROR(options.Validate());
+  auto data = std::make_unique<Data>();
+  data->options = options;
   const Date week_end = options.week_start + options.days;
   serving::CustomerHistoryOptions history_options;
   history_options.data_dir = options.data_dir;
   history_options.as_of = options.week_start;
   history_options.history_length = static_cast<size_t>(options.history_length);
   history_options.purchase_log.trending = static_cast<size_t>(options.candidates.from_trending);
-  std::unordered_map<int64_t, std::vector<hm::ArticleId>> bought;
+  std::unordered_map<int64_t, std::vector<hm::ArticleId>>& bought = data->bought;
   TS_ASSIGN_OR_RETURN(
-      const serving::CustomerHistories histories,
+      data->histories,
       serving::CustomerHistories::Load(history_options, [&](const hm::Transaction& t) {
         if (t.t_dat < options.week_start || !(t.t_dat < week_end)) return;
         std::vector<hm::ArticleId>& actual = bought[model::CustomerKey(t.customer_id)];
@@ -43,6 +61,14 @@ Result<ranking::Ranker> FitRankerOnWeek(model::TwoTowerModel& model,
     return Status::InvalidArgument("ranker fit: no purchase in the validation week from " +
                                    options.week_start.ToString());
   }
+  return std::unique_ptr<RankerWeek>(new RankerWeek(std::move(data)));
+}
+
+Result<ranking::Ranker> RankerWeek::Fit(model::TwoTowerModel& model) const {
+  const RankerFitWeekOptions& options = data_->options;
+  const serving::CustomerHistories& histories = *data_->histories;
+  const auto& bought = data_->bought;
+  const Date week_end = options.week_start + options.days;
   // Buyers in a fixed order, then a seeded sample: twice what the fit keeps, since buyers
   // without a bought candidate are dropped.
   std::vector<int64_t> buyers;
@@ -55,7 +81,7 @@ Result<ranking::Ranker> FitRankerOnWeek(model::TwoTowerModel& model,
   if (buyers.size() > sample) buyers.resize(sample);
 
   TS_ASSIGN_OR_RETURN(const ScoringCatalogue catalogue,
-                      ScoringCatalogue::Of(model, options.device));
+                      ScoringCatalogue::Of(model, model.options().device));
   std::unique_ptr<ProgressBar> bar;
   if (options.progress) {
     ProgressOptions p;
@@ -70,7 +96,7 @@ Result<ranking::Ranker> FitRankerOnWeek(model::TwoTowerModel& model,
           std::span<const ranking::Candidate> candidates) {
         ranking::FitGroup& group = groups[i];
         group.candidates.assign(candidates.begin(), candidates.end());
-        const std::vector<hm::ArticleId>& actual = bought[buyers[i]];
+        const std::vector<hm::ArticleId>& actual = bought.at(buyers[i]);
         for (const ranking::Candidate& c : candidates) {
           group.bought.push_back(std::find(actual.begin(), actual.end(), c.article) !=
                                  actual.end());

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 
 #include <torch/types.h>
 
@@ -26,15 +27,33 @@ struct RankerFitWeekOptions {
   int64_t history_length = 20;
   ranking::CandidateOptions candidates;
   ranking::RankerFitOptions fit;
-  torch::Device device = torch::kCPU;
   bool progress = true;
 
   Status Validate() const;
 };
 
-// Reads the files once (histories before week_start, purchases inside the window), builds each
-// sampled buyer's candidates with `model` as it is now, and fits. The model's catalogue must
-// hold the articles (as after training on the files).
+// What the fit reads from the files: histories before week_start and the purchases inside the
+// window. Reading them is most of a fit's time at Kaggle's size (one pass over 3.5 GB), and
+// needs no model, so `train` reads them on another thread while the towers train.
+// Immutable once loaded: Fit() may run on any thread.
+class RankerWeek {
+ public:
+  static Result<std::unique_ptr<RankerWeek>> Load(const RankerFitWeekOptions& options);
+  ~RankerWeek();
+  RankerWeek(const RankerWeek&) = delete;
+  RankerWeek& operator=(const RankerWeek&) = delete;
+
+  // Builds each sampled buyer's candidates with `model` as it is now (on its device), and fits. The
+  // model's catalogue must hold the articles (as after training on the files).
+  Result<ranking::Ranker> Fit(model::TwoTowerModel& model) const;
+
+ private:
+  struct Data;
+  explicit RankerWeek(std::unique_ptr<Data> data);
+  std::unique_ptr<Data> data_;
+};
+
+// RankerWeek::Load, then Fit.
 Result<ranking::Ranker> FitRankerOnWeek(model::TwoTowerModel& model,
                                         const RankerFitWeekOptions& options);
 

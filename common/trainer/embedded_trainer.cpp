@@ -334,6 +334,9 @@ Result<EmbeddedSummary> TrainEmbedded(const EmbeddedOptions& options, SnapshotSc
   const Date ranker_week_start = summary.until + (-options.ranker_days);
   // A session resumed from this run's snapshot carries the ranker if it was fitted already.
   bool ranker_due = options.fit_ranker && options.ranker_days > 0 && !session->ranker();
+  if (ranker_due && options.prepare_ranker) {
+    options.prepare_ranker(ranker_week_start, summary.until);
+  }
   const auto fit_ranker = [&]() -> Status {
     ranker_due = false;
     const auto from = SteadyClock::now();

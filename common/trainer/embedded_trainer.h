@@ -53,6 +53,9 @@ struct EmbeddedOptions {
   std::function<Result<ranking::Ranker>(model::TwoTowerModel& model, Date week_start,
                                         Date week_end)>
       fit_ranker;
+  // Called once before training when fit_ranker will be: a chance to read what the fit needs
+  // on another thread while the towers train (optional).
+  std::function<void(Date week_start, Date week_end)> prepare_ranker;
 
   Status Validate() const;
 };

@@ -1,6 +1,8 @@
 // `towerstream train`: embedded mode, the enrichment and the trainer in one process from CSVs.
 #include <atomic>
+#include <chrono>
 #include <cstdio>
+#include <future>
 #include <memory>
 #include <optional>
 #include <string>
@@ -62,8 +64,10 @@ int RunTrain(TrainArgs& args) {
   options.state_dir = args.state;
   options.progress = !args.quiet;
   options.ranker_days = args.ranker_days;
-  options.fit_ranker = [&args](model::TwoTowerModel& model, Date week_start,
-                               Date week_end) -> Result<ranking::Ranker> {
+  // The validation week is read from the files on its own thread while the towers train, and
+  // fitted when training reaches it.
+  std::future<Result<std::unique_ptr<evaluation::RankerWeek>>> ranker_week;
+  options.prepare_ranker = [&args, &ranker_week](Date week_start, Date week_end) {
     evaluation::RankerFitWeekOptions fit;
     fit.data_dir = args.data;
     fit.week_start = week_start;
@@ -71,9 +75,14 @@ int RunTrain(TrainArgs& args) {
     fit.history_length = args.model.history_length;
     fit.candidates = args.candidates;
     fit.fit = args.ranker_fit;
-    fit.device = model.options().device;
-    fit.progress = !args.quiet;
-    return evaluation::FitRankerOnWeek(model, fit);
+    fit.progress = false;
+    ranker_week =
+        std::async(std::launch::async, [fit] { return evaluation::RankerWeek::Load(fit); });
+  };
+  options.fit_ranker = [&ranker_week](model::TwoTowerModel& model, Date,
+                                      Date) -> Result<ranking::Ranker> {
+    TS_ASSIGN_OR_RETURN(const std::unique_ptr<evaluation::RankerWeek> week, ranker_week.get());
+    return week->Fit(model);
   };
   Result<trainer::SessionOptions> session = SessionOptionsFrom(args.model);
   if (!session.ok()) return Fail(2, session.status().message());
@@ -105,6 +114,11 @@ int RunTrain(TrainArgs& args) {
                trainer::DescribeSnapshotEvery(options.snapshot_every).c_str());
   Result<trainer::EmbeddedSummary> summary =
       trainer::TrainEmbedded(options, *schedule, &metrics, stopper.token());
+  if (ranker_week.valid() &&
+      ranker_week.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+    // Stopped before the validation week: its reader cannot be cut short.
+    std::fprintf(stderr, "towerstream train: waiting for the ranker's reader to finish\n");
+  }
   if (!summary.ok()) return Fail(1, summary.status().message());
   const trainer::EmbeddedSummary& s = *summary;
   std::printf(

@@ -89,7 +89,6 @@ int RunTrainer(TrainerArgs& args) {
       fit.week_start = week_start;
       fit.days = week_end - week_start;
       fit.history_length = args.model.history_length;
-      fit.device = model.options().device;
       fit.progress = false;
       return evaluation::FitRankerOnWeek(model, fit);
     };
