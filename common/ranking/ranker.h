@@ -108,7 +108,7 @@ struct RankerFitOptions {
   double learning_rate = 0.01;
   // Validation customers used at most (a seeded random sample beyond): bounds the fit's memory
   // (customers x candidates x 13 floats) and time.
-  int64_t max_customers = 40'000;
+  int64_t max_customers = 20'000;
   uint64_t seed = 1;
 
   Status Validate() const;
