@@ -56,7 +56,9 @@ TEST(ProducerTest, FlushStopsAtItsDeadlineWhileMessagesArePending) {
 
   EXPECT_EQ(status.code(), StatusCode::kDeadlineExceeded) << status.ToString();
   EXPECT_LT(elapsed, milliseconds(3'000));
-  EXPECT_EQ((*producer)->outstanding_count(), 1);
+  // The message is still queued. librdkafka's queue length also counts requests in flight
+  // (a metadata request to the unreachable broker at times), so it is at least 1.
+  EXPECT_GE((*producer)->outstanding_count(), 1);
 }
 
 TEST(ProducerTest, DestructorDoesNotWaitForUndeliverableMessages) {
