@@ -98,7 +98,6 @@ std::optional<float> ItemVectors::Cosine(const float* query, hm::ArticleId artic
 void GatherCandidates(const CustomerContext& customer, const ArticleContext& articles,
                       const ItemVectors& items, const CandidateOptions& options,
                       std::vector<Candidate>* out) {
-  const size_t first = out->size();
   // Candidates are a few hundred: a flat set of what was added is enough.
   std::unordered_set<hm::ArticleId> added;
   const int32_t as_of = articles.as_of.days_since_epoch();
@@ -144,6 +143,8 @@ void GatherCandidates(const CustomerContext& customer, const ArticleContext& art
   };
   const auto towers = customer.tower_nearest.subspan(
       0, std::min<size_t>(customer.tower_nearest.size(), static_cast<size_t>(options.from_towers)));
+  // The towers' candidates go first: an article they found keeps its from_towers flag whatever
+  // else also proposes it (later duplicates are skipped).
   for (const RankedArticle& r : towers) add(r.article_id, r.cosine, true);
   // Most recent first, so the cap keeps the latest.
   int64_t taken = 0;
@@ -155,14 +156,6 @@ void GatherCandidates(const CustomerContext& customer, const ArticleContext& art
   for (hm::ArticleId article : articles.trending) {
     if (taken++ >= options.from_trending) break;
     add(article, std::nullopt, false);
-  }
-  // The towers' flag marks articles the towers found, whatever else also proposed them.
-  for (size_t i = first; i < out->size(); ++i) {
-    (*out)[i].features[kFromTowers] =
-        std::any_of(towers.begin(), towers.end(),
-                    [&](const RankedArticle& r) { return r.article_id == (*out)[i].article; })
-            ? 1.0f
-            : 0.0f;
   }
 }
 
