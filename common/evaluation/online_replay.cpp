@@ -25,7 +25,7 @@ namespace {
 constexpr int64_t kTopK = 100;
 
 struct Accumulators {
-  RankingAccumulator online, frozen, popularity, repurchase;
+  RankingAccumulator online, frozen, fresh_histories, popularity, repurchase;
 };
 
 }  // namespace
@@ -107,6 +107,7 @@ Result<OnlineReport> ReplayOnline(const OnlineReplayOptions& options) {
   }
 
   Accumulators overall;
+  PairedAccumulator online_minus_frozen, fresh_histories_minus_frozen;
   std::vector<model::Example> batch;
   for (Date day = report.test_start; day < report.test_end; day = day + 1) {
     OnlineDay figures;
@@ -138,6 +139,9 @@ Result<OnlineReport> ReplayOnline(const OnlineReplayOptions& options) {
     TS_ASSIGN_OR_RETURN(const RankedCustomers by_frozen,
                         RankCustomers(*frozen.model, frozen.ranker, frozen_histories,
                                       frozen_catalogue, buyers, kTopK));
+    TS_ASSIGN_OR_RETURN(
+        const RankedCustomers by_fresh_histories,
+        RankCustomers(*frozen.model, frozen.ranker, histories, frozen_catalogue, buyers, kTopK));
     const std::vector<hm::ArticleId>& trending = histories.articles_as_of().trending;
     const std::vector<hm::ArticleId> top_popular(
         trending.begin(),
@@ -151,14 +155,18 @@ Result<OnlineReport> ReplayOnline(const OnlineReplayOptions& options) {
       for (Accumulators* a : {&today, &overall}) {
         a->online.Add(actual, by_online.ranked[i]);
         a->frozen.Add(actual, by_frozen.ranked[i]);
+        a->fresh_histories.Add(actual, by_fresh_histories.ranked[i]);
         a->popularity.Add(actual, top_popular);
         a->repurchase.Add(actual, again);
       }
+      online_minus_frozen.Add(actual, by_online.ranked[i], by_frozen.ranked[i]);
+      fresh_histories_minus_frozen.Add(actual, by_fresh_histories.ranked[i], by_frozen.ranked[i]);
     }
     const int64_t catalogue_size = static_cast<int64_t>(catalogue.items.ids.size());
     figures.customers = static_cast<int64_t>(buyers.size());
     figures.online = today.online.Finish(catalogue_size);
     figures.frozen = today.frozen.Finish(catalogue_size);
+    figures.fresh_histories = today.fresh_histories.Finish(catalogue_size);
     figures.popularity = today.popularity.Finish(catalogue_size);
     figures.repurchase = today.repurchase.Finish(catalogue_size);
     // 2. Then train on the day, in file order, each example with the history before it.
@@ -192,6 +200,9 @@ Result<OnlineReport> ReplayOnline(const OnlineReplayOptions& options) {
   const int64_t catalogue_size = static_cast<int64_t>(final_catalogue.items.ids.size());
   report.online = overall.online.Finish(catalogue_size);
   report.frozen = overall.frozen.Finish(catalogue_size);
+  report.fresh_histories = overall.fresh_histories.Finish(catalogue_size);
+  report.online_minus_frozen = online_minus_frozen.Finish();
+  report.fresh_histories_minus_frozen = fresh_histories_minus_frozen.Finish();
   report.popularity = overall.popularity.Finish(catalogue_size);
   report.repurchase = overall.repurchase.Finish(catalogue_size);
   report.seconds =
@@ -230,23 +241,40 @@ std::string FormatOnlineReport(const OnlineReport& r) {
     out += line;
   }
   out += "\n";
-  std::snprintf(line, sizeof(line), "  %-14s %10s %10s %12s %12s %14s\n", "all days", "online",
-                "frozen", "popularity", "buy again", "online/frozen");
+  std::snprintf(line, sizeof(line), "  %-14s %10s %10s %16s %12s %12s %14s\n", "all days", "online",
+                "frozen", "fresh histories", "popularity", "buy again", "online/frozen");
   out += line;
-  const auto row = [&](const char* name, double online, double frozen, double popularity,
-                       double repurchase) {
+  const auto row = [&](const char* name, double online, double frozen, double fresh,
+                       double popularity, double repurchase) {
     char ratio[16] = "-";
     if (frozen > 0) std::snprintf(ratio, sizeof(ratio), "%.2fx", online / frozen);
-    std::snprintf(line, sizeof(line), "  %-14s %10.4f %10.4f %12.4f %12.4f %14s\n", name, online,
-                  frozen, popularity, repurchase, ratio);
+    std::snprintf(line, sizeof(line), "  %-14s %10.4f %10.4f %16.4f %12.4f %12.4f %14s\n", name,
+                  online, frozen, fresh, popularity, repurchase, ratio);
     out += line;
   };
-  row("MAP@12", r.online.map_at_12, r.frozen.map_at_12, r.popularity.map_at_12,
-      r.repurchase.map_at_12);
-  row("recall@12", r.online.recall_at_12, r.frozen.recall_at_12, r.popularity.recall_at_12,
-      r.repurchase.recall_at_12);
-  row("recall@100", r.online.recall_at_100, r.frozen.recall_at_100, r.popularity.recall_at_100,
-      r.repurchase.recall_at_100);
+  row("MAP@12", r.online.map_at_12, r.frozen.map_at_12, r.fresh_histories.map_at_12,
+      r.popularity.map_at_12, r.repurchase.map_at_12);
+  row("recall@12", r.online.recall_at_12, r.frozen.recall_at_12, r.fresh_histories.recall_at_12,
+      r.popularity.recall_at_12, r.repurchase.recall_at_12);
+  row("recall@100", r.online.recall_at_100, r.frozen.recall_at_100, r.fresh_histories.recall_at_100,
+      r.popularity.recall_at_100, r.repurchase.recall_at_100);
+  out += "\n  fresh histories: the frozen towers ranking with each day's histories and sales.\n";
+  const auto difference = [&](const char* name, const PairedMetrics& m) {
+    const auto cell = [](const PairedDifference& d) {
+      char c[48];
+      std::snprintf(c, sizeof(c), "%+.4f +- %.4f%s", d.mean, 1.96 * d.standard_error,
+                    d.Significant() ? " *" : "");
+      return std::string(c);
+    };
+    std::snprintf(line, sizeof(line), "  %-24s MAP@12 %-18s recall@12 %-18s recall@100 %s\n", name,
+                  cell(m.map_at_12).c_str(), cell(m.recall_at_12).c_str(),
+                  cell(m.recall_at_100).c_str());
+    out += line;
+  };
+  out +=
+      "  Paired differences per (customer, day), mean +- 1.96 standard errors (* beyond noise):\n";
+  difference("online - frozen", r.online_minus_frozen);
+  difference("fresh histories - frozen", r.fresh_histories_minus_frozen);
   return out;
 }
 
@@ -258,6 +286,15 @@ nlohmann::json OnlineReportJson(const OnlineReport& r) {
                           {"coverage", m.coverage},
                           {"customers", m.customers}};
   };
+  const auto paired = [](const PairedMetrics& m) {
+    const auto difference = [](const PairedDifference& d) {
+      return nlohmann::json{{"mean", d.mean}, {"standard_error", d.standard_error}};
+    };
+    return nlohmann::json{{"customers", m.customers},
+                          {"map_at_12", difference(m.map_at_12)},
+                          {"recall_at_12", difference(m.recall_at_12)},
+                          {"recall_at_100", difference(m.recall_at_100)}};
+  };
   nlohmann::json days = nlohmann::json::array();
   for (const OnlineDay& d : r.days) {
     days.push_back({{"day", d.day.ToString()},
@@ -266,6 +303,7 @@ nlohmann::json OnlineReportJson(const OnlineReport& r) {
                     {"trained_before", d.trained_before},
                     {"online", metrics(d.online)},
                     {"frozen", metrics(d.frozen)},
+                    {"fresh_histories", metrics(d.fresh_histories)},
                     {"popularity", metrics(d.popularity)},
                     {"repurchase", metrics(d.repurchase)}});
   }
@@ -276,8 +314,11 @@ nlohmann::json OnlineReportJson(const OnlineReport& r) {
           {"examples_trained", r.examples_trained},
           {"online", metrics(r.online)},
           {"frozen", metrics(r.frozen)},
+          {"fresh_histories", metrics(r.fresh_histories)},
           {"popularity", metrics(r.popularity)},
           {"repurchase", metrics(r.repurchase)},
+          {"online_minus_frozen", paired(r.online_minus_frozen)},
+          {"fresh_histories_minus_frozen", paired(r.fresh_histories_minus_frozen)},
           {"days", days},
           {"seconds", r.seconds}};
 }

@@ -3,8 +3,11 @@
 // at the end of the day before; then the model trains on the day's purchases (examples built
 // as ingest builds them, trained by TwoTowerModel::Train as the streaming trainer does, in
 // micro-batches, once). Beside it, the same snapshot frozen at the window's start (towers,
-// histories and article sales as of then: what a model retrained weekly serves), and the
-// baselines recomputed every day (best sellers of the 7 days before, buy again, then trending).
+// histories and article sales as of then: what a model retrained weekly serves), the same
+// snapshot with the day's fresh histories but frozen towers (what fresh features alone buy,
+// without training), and the baselines recomputed every day (best sellers of the 7 days before,
+// buy again, then trending). Online minus frozen comes with its paired standard error, so that
+// a gain is told from noise.
 //
 // Figures are per (customer, day): a customer who buys on two days counts twice, each time
 // against that day's purchases. Kaggle's weekly figures are `evaluate`'s ordinary table.
@@ -47,7 +50,7 @@ struct OnlineDay {
   int64_t purchases = 0;       // the day's transactions, trained after scoring
   int64_t trained_before = 0;  // examples the online model had trained in the replay when it
                                // scored the day (the days before, never this one)
-  RankingMetrics online, frozen, popularity, repurchase;
+  RankingMetrics online, frozen, fresh_histories, popularity, repurchase;
 };
 
 struct OnlineReport {
@@ -56,7 +59,10 @@ struct OnlineReport {
   Date test_end;  // exclusive
   std::vector<OnlineDay> days;
   // Over every (customer, day) of the window.
-  RankingMetrics online, frozen, popularity, repurchase;
+  RankingMetrics online, frozen, fresh_histories, popularity, repurchase;
+  // Per (customer, day), with standard errors: whether a gain is more than noise.
+  PairedMetrics online_minus_frozen;
+  PairedMetrics fresh_histories_minus_frozen;
   int64_t examples_trained = 0;
   double seconds = 0;
 };

@@ -2,6 +2,7 @@
 #include "common/evaluation/ranking_metrics.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace towerstream::evaluation {
 namespace {
@@ -77,6 +78,37 @@ RankingMetrics RankingAccumulator::Finish(int64_t catalogue_size) const {
   if (catalogue_size > 0) {
     m.coverage = static_cast<double>(m.distinct_recommended) / static_cast<double>(catalogue_size);
   }
+  return m;
+}
+
+void PairedAccumulator::Add(std::span<const hm::ArticleId> actual,
+                            std::span<const hm::ArticleId> predicted_a,
+                            std::span<const hm::ArticleId> predicted_b) {
+  ++customers_;
+  map_at_12_.Add(AveragePrecisionAtK(actual, predicted_a, 12) -
+                 AveragePrecisionAtK(actual, predicted_b, 12));
+  recall_at_12_.Add(RecallAtK(actual, predicted_a, 12) - RecallAtK(actual, predicted_b, 12));
+  recall_at_100_.Add(RecallAtK(actual, predicted_a, 100) - RecallAtK(actual, predicted_b, 100));
+}
+
+PairedDifference PairedAccumulator::Moments::Finish(int64_t n) const {
+  PairedDifference d;
+  if (n < 1) return d;
+  const auto count = static_cast<double>(n);
+  d.mean = sum / count;
+  if (n < 2) return d;
+  // The sample variance, clamped at 0 against rounding when every difference is equal.
+  const double variance = std::max(0.0, (sum_of_squares - count * d.mean * d.mean) / (count - 1));
+  d.standard_error = std::sqrt(variance / count);
+  return d;
+}
+
+PairedMetrics PairedAccumulator::Finish() const {
+  PairedMetrics m;
+  m.customers = customers_;
+  m.map_at_12 = map_at_12_.Finish(customers_);
+  m.recall_at_12 = recall_at_12_.Finish(customers_);
+  m.recall_at_100 = recall_at_100_.Finish(customers_);
   return m;
 }
 

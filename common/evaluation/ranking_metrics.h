@@ -6,6 +6,7 @@
 // accumulator; thread-compatible.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <span>
 #include <unordered_set>
@@ -54,6 +55,41 @@ class RankingAccumulator {
   double recall_at_100_ = 0;
   std::vector<double> recall_curve_ = std::vector<double>(kRecallCurveLength, 0.0);
   std::unordered_set<hm::ArticleId> recommended_;
+};
+
+// The mean per-customer difference of two rankers scored on the same customers (A - B), with
+// its standard error: paired, so that what both rank alike cancels and a small gain can be told
+// from noise where the metrics themselves vary far more from customer to customer.
+struct PairedDifference {
+  double mean = 0;
+  double standard_error = 0;  // of the mean; 0 with fewer than 2 customers
+  // The 95% interval mean +- 1.96 standard errors excludes 0.
+  bool Significant() const { return std::abs(mean) > 1.96 * standard_error; }
+};
+
+struct PairedMetrics {
+  int64_t customers = 0;
+  PairedDifference map_at_12, recall_at_12, recall_at_100;
+};
+
+class PairedAccumulator {
+ public:
+  // One customer's distinct purchases and the two rankings (A first).
+  void Add(std::span<const hm::ArticleId> actual, std::span<const hm::ArticleId> predicted_a,
+           std::span<const hm::ArticleId> predicted_b);
+  PairedMetrics Finish() const;
+
+ private:
+  struct Moments {
+    double sum = 0, sum_of_squares = 0;
+    void Add(double x) {
+      sum += x;
+      sum_of_squares += x * x;
+    }
+    PairedDifference Finish(int64_t n) const;
+  };
+  int64_t customers_ = 0;
+  Moments map_at_12_, recall_at_12_, recall_at_100_;
 };
 
 }  // namespace towerstream::evaluation

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -93,6 +94,44 @@ TEST(RankingAccumulatorTest, RecallCurveIsMeanRecallAtEveryK) {
   }
   EXPECT_NEAR(m.recall_curve[11], m.recall_at_12, 1e-12);
   EXPECT_NEAR(m.recall_curve[99], m.recall_at_100, 1e-12);
+}
+
+TEST(PairedAccumulatorTest, MeanDifferenceAndItsStandardError) {
+  // Recall@12 differences (A - B): +1, 0, -0.5, +0.5; mean 0.25, sample variance
+  // (0.5625 + 0.0625 + 0.5625 + 0.0625) / 3 = 5/12, standard error sqrt(5/12 / 4).
+  PairedAccumulator paired;
+  paired.Add(Ids{1}, Ids{1}, Ids{9});
+  paired.Add(Ids{2}, Ids{2}, Ids{2});
+  paired.Add(Ids{3, 4}, Ids{9}, Ids{3});
+  paired.Add(Ids{5, 6}, Ids{5, 6}, Ids{6});
+  const PairedMetrics m = paired.Finish();
+  EXPECT_EQ(m.customers, 4);
+  EXPECT_NEAR(m.recall_at_12.mean, 0.25, 1e-12);
+  EXPECT_NEAR(m.recall_at_12.standard_error, std::sqrt(5.0 / 12.0 / 4.0), 1e-12);
+  EXPECT_FALSE(m.recall_at_12.Significant());
+  EXPECT_NEAR(m.recall_at_100.mean, 0.25, 1e-12);
+  // AP@12: 1 - 0, 1 - 1, 0 - 0.5, 1 - 0.5.
+  EXPECT_NEAR(m.map_at_12.mean, 0.25, 1e-12);
+}
+
+TEST(PairedAccumulatorTest, AConstantGainIsSignificantWhateverItsSize) {
+  PairedAccumulator paired;
+  for (int i = 0; i < 50; ++i) {
+    // A finds one of the two bought articles, B none: +0.5 recall for every customer.
+    paired.Add(Ids{i, 1000 + i}, Ids{i}, Ids{-1});
+  }
+  const PairedMetrics m = paired.Finish();
+  EXPECT_NEAR(m.recall_at_12.mean, 0.5, 1e-12);
+  EXPECT_NEAR(m.recall_at_12.standard_error, 0.0, 1e-9);
+  EXPECT_TRUE(m.recall_at_12.Significant());
+}
+
+TEST(PairedAccumulatorTest, NoCustomersNoDifference) {
+  const PairedMetrics m = PairedAccumulator().Finish();
+  EXPECT_EQ(m.customers, 0);
+  EXPECT_EQ(m.map_at_12.mean, 0);
+  EXPECT_EQ(m.map_at_12.standard_error, 0);
+  EXPECT_FALSE(m.map_at_12.Significant());
 }
 
 }  // namespace
