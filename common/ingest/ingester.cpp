@@ -40,6 +40,11 @@ constexpr milliseconds kMinParkRecheck{200};
 // A look at the parked records that has not reached their end by then is cut short.
 constexpr milliseconds kMaxSweep{30'000};
 constexpr milliseconds kGaugeInterval{1'000};
+// A purchase missing its article or customer makes ingest read the entity topics to their end
+// first (ReadEntitiesToTheirEnd) for at most this long, and, when that found nothing, not again
+// before kEntityRecheck: a stream of genuinely unknown ids costs a broker round trip a second.
+constexpr milliseconds kEntityCatchUpBudget{5'000};
+constexpr milliseconds kEntityRecheck{1'000};
 // Broker-side cap on one record batch (Kafka's default message.max.bytes): a dead letter
 // must fit under it with its headers, or it is truncated.
 constexpr int kBrokerMaxMessageBytes = 1'048'588;
@@ -205,6 +210,13 @@ class Ingester::Impl : public RdKafka::RebalanceCb {
   Status CatchUpEntities(std::stop_token stop);
   // Applies up to `max_messages` entity records (waiting up to `wait` for the first).
   Status ApplyEntities(int max_messages, milliseconds wait);
+  // Reads the entity topics up to where they end now (within kEntityCatchUpBudget), so that a
+  // purchase that only outran the entity consumer (replay sends the catalogue a moment before
+  // the purchases) is enriched with its entities rather than parked, enriched cold or
+  // dead-lettered. Whether any record was applied.
+  Result<bool> ReadEntitiesToTheirEnd();
+  // Whether a new purchase of the batch being enriched misses its article or customer.
+  bool MissesAnEntity() const;
 
   // Fills pending_ with up to batch_size messages or until max_batch_delay passes.
   Status FillBatch(std::stop_token stop);
@@ -292,6 +304,8 @@ class Ingester::Impl : public RdKafka::RebalanceCb {
   Clock::time_point sweep_started_;
   Clock::time_point last_sweep_;
   bool entities_since_sweep_ = false;
+  std::vector<PartitionKey> entity_partitions_;  // every partition of the entity topics
+  Clock::time_point last_fruitless_entity_check_{};
   bool sweep_due_ = true;
   Clock::time_point last_gauges_;
   Clock::time_point last_error_log_;
@@ -418,6 +432,7 @@ Status Ingester::Impl::CatchUpEntities(std::stop_token stop) {
   for (const std::string* topic : {&topics_.articles, &topics_.customers}) {
     TS_ASSIGN_OR_RETURN(int count, kafka::PartitionCount(*producer_, *topic, kAdminTimeout));
     for (int32_t p = 0; p < count; ++p) {
+      entity_partitions_.push_back({*topic, p});
       TS_ASSIGN_OR_RETURN(std::optional<int64_t> stored, store_->Position(*topic, p));
       TS_ASSIGN_OR_RETURN(kafka::Watermarks marks,
                           kafka::QueryWatermarks(producer_->handle(), *topic, p, kAdminTimeout));
@@ -443,6 +458,39 @@ Status Ingester::Impl::CatchUpEntities(std::stop_token stop) {
       topics_.customers.c_str(), static_cast<long long>(entities_.load() - before),
       SecondsSince(start));
   return Status::Ok();
+}
+
+Result<bool> Ingester::Impl::ReadEntitiesToTheirEnd() {
+  const Clock::time_point start = Clock::now();
+  if (start - last_fruitless_entity_check_ < kEntityRecheck) return false;
+  std::map<PartitionKey, int64_t> ends;
+  for (const PartitionKey& where : entity_partitions_) {
+    TS_ASSIGN_OR_RETURN(std::optional<int64_t> stored, store_->Position(where.first, where.second));
+    TS_ASSIGN_OR_RETURN(kafka::Watermarks marks,
+                        kafka::QueryWatermarks(producer_->handle(), where.first, where.second,
+                                               kEntityCatchUpBudget));
+    if (marks.high > std::max(marks.low, stored.value_or(0))) ends[where] = marks.high;
+  }
+  const int64_t before = entities_.load();
+  while (!ends.empty() && Clock::now() - start < kEntityCatchUpBudget && !stop_.stop_requested()) {
+    TS_RETURN_IF_ERROR(ApplyEntities(20'000, milliseconds(50)));
+    for (auto it = ends.begin(); it != ends.end();) {
+      TS_ASSIGN_OR_RETURN(std::optional<int64_t> at,
+                          store_->Position(it->first.first, it->first.second));
+      it = at && *at >= it->second ? ends.erase(it) : std::next(it);
+    }
+  }
+  const bool applied = entities_.load() > before;
+  if (!applied) last_fruitless_entity_check_ = Clock::now();
+  return applied;
+}
+
+bool Ingester::Impl::MissesAnEntity() const {
+  for (size_t i = 0; i < inputs_.size(); ++i) {
+    if (inputs_[i].kind != EnrichInput::Kind::kNew) continue;
+    if (!outcomes_[i].article_known || !outcomes_[i].customer_known) return true;
+  }
+  return false;
 }
 
 Status Ingester::Impl::ApplyEntities(int max_messages, milliseconds wait) {
@@ -752,6 +800,18 @@ Status Ingester::Impl::ProcessBatch() {
   const Clock::time_point enrich_start = Clock::now();
   EnrichTimings timings;
   TS_RETURN_IF_ERROR(enricher_->Enrich(inputs_, WallMillis(), &batch_, &outcomes_, &timings));
+  if (MissesAnEntity()) {
+    // Reading entities may commit dead letters in a Kafka transaction of their own, so the
+    // previous batch's must be done first (aborted, it rewound this batch too). Nothing of this
+    // batch is written yet: enriching it again replaces what it staged.
+    TS_ASSIGN_OR_RETURN(const bool previous_aborted, CompleteInFlight(/*rewind=*/true));
+    if (previous_aborted) return Status::Ok();
+    TS_ASSIGN_OR_RETURN(const bool applied, ReadEntitiesToTheirEnd());
+    if (applied) {
+      batch_.Clear();
+      TS_RETURN_IF_ERROR(enricher_->Enrich(inputs_, WallMillis(), &batch_, &outcomes_, &timings));
+    }
+  }
   metrics_.enrichment_latency.Observe(SecondsSince(enrich_start));
   metrics_.rocksdb_multiget_latency.Observe(timings.lookup_seconds);
   metrics_.rocksdb_history_latency.Observe(timings.history_seconds);

@@ -336,6 +336,34 @@ TEST_F(IngestIntegrationTest, ParkedTransactionWaitsForItsArticle) {
                 .at(parked_id));
 }
 
+TEST_F(IngestIntegrationTest, APurchaseThatOutrunsItsEntitiesIsEnrichedWithThemNotParked) {
+  // Replay sends the catalogue a moment before the purchases. An ingest already running reads
+  // both at once, and its entity consumer may not have applied a customer yet when that
+  // customer's first purchase comes: ingest reads the entity topics to their end before it
+  // parks (or enriches cold, or dead-letters) anything.
+  // Thousands of customers, as replay sends them: more than one fetch of the entity consumer.
+  constexpr int kCustomers = 20'000;
+  const Dataset d = test_support::MakeDataset(kCustomers, 50, kCustomers, /*partitions=*/3,
+                                              /*seed=*/17);
+  IngestOptions options = Options();
+  options.enrich.on_missing_entity = MissingEntityPolicy::kPark;
+  options.enrich.park_timeout = seconds(120);
+  const IngestCounters counters = RunUntil(
+      options, [](const IngestCounters& c) { return c.examples >= kCustomers; }, seconds(120),
+      [&] {
+        std::this_thread::sleep_for(seconds(1));  // running, caught up with no entities
+        ProduceEntities(d);
+        ProduceTransactions(d.transactions);
+      });
+  EXPECT_EQ(counters.parked, 0);
+  const std::map<std::string, events::ExampleEvent> examples = ReadExamples(kCustomers);
+  ASSERT_EQ(examples.size(), static_cast<size_t>(kCustomers));
+  for (const auto& [id, e] : examples) {
+    EXPECT_TRUE(e.article.known) << id;
+    EXPECT_TRUE(e.customer.known) << id;
+  }
+}
+
 TEST_F(IngestIntegrationTest, ParkedTransactionGoesColdAfterTheTimeout) {
   Dataset d = test_support::MakeDataset(10, 5, 3, /*partitions=*/1, /*seed=*/13);
   ProduceEntities(d);
