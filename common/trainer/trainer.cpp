@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -63,6 +65,7 @@ Status TrainerOptions::Validate() const {
     return Status::InvalidArgument("trainer: --batch-size must be at least 1, got " +
                                    std::to_string(batch_size));
   }
+  if (order_by_event_time) TS_RETURN_IF_ERROR(order.Validate());
   if (max_batch_delay.count() < 1) {
     return Status::InvalidArgument("trainer: --max-batch-delay-ms must be at least 1");
   }
@@ -96,6 +99,13 @@ class Trainer::Impl {
   std::string admin_address() const { return admin_ ? admin_->address() : ""; }
 
  private:
+  // A consumed message on its way to a micro-batch: its example (none for a dead letter, which
+  // only advances the offset).
+  struct Delivered {
+    int64_t offset = 0;
+    std::optional<model::Example> example;
+    std::string id;
+  };
   // What the admin API reports, copied from the training thread after each batch.
   struct Published {
     SessionStatus session;
@@ -103,12 +113,19 @@ class Trainer::Impl {
     std::map<int32_t, int64_t> lag;
     int64_t consumed = 0;
     int64_t dead_lettered = 0;
+    int64_t held = 0;  // consumed, waiting in event-time order for a micro-batch
     std::string state = "starting";
   };
 
   Status WaitForTopic(std::stop_token stop, int* partitions);
   Status Assign(int partitions);
   Status HandleMessage(RdKafka::Message& message);
+  // Moves a delivered message into the micro-batch being filled.
+  void Take(int32_t partition, Delivered delivered);
+  // Moves messages from order_ into the micro-batch, in event-time order, until it is full or
+  // order_ must wait; resumes partitions that drained.
+  Status TakeInOrder();
+  Status PausePartitions(const std::vector<int32_t>& partitions, bool pause);
   Status DeadLetter(RdKafka::Message& message, const Status& error);
   Status TrainPending();
   // Fits the ranker before the first micro-batch of the validation week (TrainerOptions).
@@ -133,6 +150,11 @@ class Trainer::Impl {
   // trained batch (trained, what snapshots record).
   std::vector<model::Example> batch_;
   std::vector<std::string> ids_;
+  // Messages consumed but not yet in a micro-batch, merged into event-time order (null when
+  // TrainerOptions::order_by_event_time is off), and the partitions paused while it holds too
+  // many of theirs.
+  std::unique_ptr<EventTimeOrder<Delivered>> order_;
+  std::set<int32_t> paused_;
   std::map<int32_t, int64_t> pending_offsets_;
   std::map<int32_t, int64_t> trained_offsets_;
   bool batch_open_ = false;
@@ -235,7 +257,11 @@ Status Trainer::Impl::Assign(int partitions) {
   TS_RETURN_IF_ERROR(kafka::StatusFromRdKafka(consumer_->handle().assign(list.get()),
                                               "assign " + topics_.examples));
   partitions_ = partitions;
-  Log("reading %s: %d partitions", topics_.examples.c_str(), partitions);
+  if (options_.order_by_event_time) {
+    order_ = std::make_unique<EventTimeOrder<Delivered>>(options_.order, partitions, Clock::now());
+  }
+  Log("reading %s: %d partitions%s", topics_.examples.c_str(), partitions,
+      order_ ? ", trained in event-time order across them" : "");
   return Status::Ok();
 }
 
@@ -269,21 +295,73 @@ Status Trainer::Impl::DeadLetter(RdKafka::Message& message, const Status& error)
 Status Trainer::Impl::HandleMessage(RdKafka::Message& message) {
   ++consumed_;
   metrics_.Consumed(topics_.examples).Increment();
+  Delivered delivered;
+  delivered.offset = message.offset();
+  model::Example example;
+  const std::string_view payload(static_cast<const char*>(message.payload()), message.len());
+  const Status decoded = DecodeExample(payload, options_.decode, &example, &delivered.id);
+  int64_t event_time = kAnyEventTime;
+  if (decoded.ok()) {
+    event_time = example.day;
+    delivered.example = std::move(example);
+  } else {
+    TS_RETURN_IF_ERROR(DeadLetter(message, decoded));
+  }
+  const int32_t partition = message.partition();
+  if (!order_) {
+    Take(partition, std::move(delivered));
+    return Status::Ok();
+  }
+  order_->Add(partition, event_time, std::move(delivered), Clock::now());
+  if (order_->Full(partition) && !paused_.contains(partition)) {
+    TS_RETURN_IF_ERROR(PausePartitions({partition}, /*pause=*/true));
+  }
+  return Status::Ok();
+}
+
+void Trainer::Impl::Take(int32_t partition, Delivered delivered) {
   if (!batch_open_) {
     batch_open_ = true;
     batch_started_ = Clock::now();
   }
-  batch_.emplace_back();
-  ids_.emplace_back();
-  const std::string_view payload(static_cast<const char*>(message.payload()), message.len());
-  const Status decoded = DecodeExample(payload, options_.decode, &batch_.back(), &ids_.back());
-  if (!decoded.ok()) {
-    batch_.pop_back();
-    ids_.pop_back();
-    TS_RETURN_IF_ERROR(DeadLetter(message, decoded));
+  if (delivered.example) {
+    batch_.push_back(std::move(*delivered.example));
+    ids_.push_back(std::move(delivered.id));
   }
-  pending_offsets_[message.partition()] = message.offset() + 1;
+  pending_offsets_[partition] = delivered.offset + 1;
+}
+
+Status Trainer::Impl::TakeInOrder() {
+  if (!order_) return Status::Ok();
+  std::vector<int32_t> drained;
+  const Clock::time_point now = Clock::now();
+  while (static_cast<int64_t>(batch_.size()) < options_.batch_size) {
+    std::optional<std::pair<int32_t, Delivered>> next = order_->Next(now);
+    if (!next) break;
+    const int32_t partition = next->first;
+    Take(partition, std::move(next->second));
+    if (paused_.contains(partition) && order_->Drained(partition)) {
+      paused_.erase(partition);
+      drained.push_back(partition);
+    }
+  }
+  if (!drained.empty()) TS_RETURN_IF_ERROR(PausePartitions(drained, /*pause=*/false));
   return Status::Ok();
+}
+
+Status Trainer::Impl::PausePartitions(const std::vector<int32_t>& partitions, bool pause) {
+  // librdkafka drops what it prefetched for a paused partition and, on resume, fetches again
+  // from the message after the last one consumed: what order_ holds is neither lost nor read
+  // twice.
+  kafka::PartitionList list;
+  for (const int32_t p : partitions) list.Add(topics_.examples, p, 0);
+  if (pause) {
+    for (const int32_t p : partitions) paused_.insert(p);
+    return kafka::StatusFromRdKafka(consumer_->handle().pause(list.get()),
+                                    "pause " + topics_.examples);
+  }
+  return kafka::StatusFromRdKafka(consumer_->handle().resume(list.get()),
+                                  "resume " + topics_.examples);
 }
 
 Status Trainer::Impl::TrainPending() {
@@ -397,6 +475,7 @@ void Trainer::Impl::Publish(const std::string& state) {
   p.lag = lag_;
   p.consumed = consumed_;
   p.dead_lettered = dead_lettered_;
+  p.held = order_ ? order_->buffered() : 0;
   p.state = state;
   std::lock_guard lock(mu_);
   published_ = std::move(p);
@@ -429,6 +508,7 @@ nlohmann::json Trainer::Impl::StatusJson() {
       {"events_trained", s.events_trained},
       {"events_consumed", p.consumed},
       {"events_dead_lettered", p.dead_lettered},
+      {"events_held_for_event_time_order", p.held},
       {"examples_per_second", s.examples_per_second},
       {"loss", s.loss},
       {"progressive_recall",
@@ -498,9 +578,16 @@ Status Trainer::Impl::Run(std::stop_token stop) {
         }
         break;
     }
-    const bool full = static_cast<int64_t>(batch_.size()) >= options_.batch_size;
-    const bool late = batch_open_ && Clock::now() - batch_started_ >= options_.max_batch_delay;
-    if (full || late) TS_RETURN_IF_ERROR(TrainPending());
+    // Whatever order_ can release now may fill several micro-batches (after a pause, or once a
+    // partition behind in event time catches up).
+    while (true) {
+      TS_RETURN_IF_ERROR(TakeInOrder());
+      const bool full = static_cast<int64_t>(batch_.size()) >= options_.batch_size;
+      const bool late = batch_open_ && Clock::now() - batch_started_ >= options_.max_batch_delay;
+      if (!full && !late) break;
+      TS_RETURN_IF_ERROR(TrainPending());
+      if (!full) break;
+    }
     if (schedule_->Due(session_->events_trained())) {
       TS_RETURN_IF_ERROR(FlushDeadLetters());
       const Status s = Snapshot();

@@ -3,7 +3,8 @@
 //
 // A Trainer reads every partition of hm.examples (read_committed) from the offsets of the
 // latest snapshot, decodes each message (undecodable ones go to hm.dlq with their reason),
-// trains micro-batches of --batch-size examples (or whatever arrived within
+// merges the partitions into event-time order (EventTimeOrder), trains micro-batches of
+// --batch-size examples (or whatever arrived within
 // --max-batch-delay-ms), and writes snapshots on its schedule, on request (SIGUSR1, POST
 // /snapshot) and when stopped. A snapshot holds the offsets after the last trained batch, so a
 // restart trains every example exactly once. Run() is called from one thread; the admin server
@@ -24,6 +25,7 @@
 #include "common/base/status.h"
 #include "common/events/events.h"
 #include "common/kafka/kafka_config.h"
+#include "common/trainer/event_time_order.h"
 #include "common/trainer/snapshot_schedule.h"
 #include "common/trainer/training_session.h"
 
@@ -46,6 +48,11 @@ struct TrainerOptions {
   // Longest a micro-batch waits to fill up: bounds the delay between a purchase and the model
   // learning from it when the stream is slow.
   std::chrono::milliseconds max_batch_delay{1000};
+  // Train in event-time order across partitions (EventTimeOrder), as the embedded trainer
+  // reads the file, rather than in the order the consumer delivers; `order.idle_after` is the
+  // longest a partition behind in event time holds the others back. Off: arrival order.
+  bool order_by_event_time = true;
+  EventTimeOrderOptions order;
   // Periodic snapshots (by time or by events); requests and stopping snapshot regardless.
   SnapshotEvery snapshot_every{.events = 0, .time = std::chrono::minutes(5)};
   // The admin HTTP API: HOST:PORT ('' disables it) and, required beyond loopback, the bearer
