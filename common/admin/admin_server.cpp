@@ -7,10 +7,12 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstdio>
 #include <exception>
 #include <limits>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -108,6 +110,22 @@ AdminResponse JsonError(int status, std::string_view message) {
   AdminResponse response;
   response.status = status;
   response.body = "{\"error\":\"" + JsonEscape(message) + "\"}";
+  return response;
+}
+
+AdminResponse InternalError(std::string_view component, std::string_view detail) {
+  // Random rather than counted: ids from several servers and restarts never repeat in one log.
+  std::random_device random;
+  const uint64_t id = (static_cast<uint64_t>(random()) << 32) | random();
+  char request_id[17];
+  std::snprintf(request_id, sizeof(request_id), "%016llx", static_cast<unsigned long long>(id));
+  std::fprintf(stderr, "towerstream %.*s: internal error %s: %.*s\n",
+               static_cast<int>(component.size()), component.data(), request_id,
+               static_cast<int>(detail.size()), detail.data());
+  AdminResponse response;
+  response.status = 500;
+  response.body =
+      std::string("{\"error\":\"internal error\",\"request_id\":\"") + request_id + "\"}";
   return response;
 }
 
@@ -451,7 +469,7 @@ class Session : public std::enable_shared_from_this<Session> {
     } catch (const std::exception& e) {
       // The handler broke its contract; answer now. The Reply it dropped posted a 503 that
       // arrives after this and is ignored.
-      OnReply(request_id_, JsonError(500, std::string("the handler failed: ") + e.what()));
+      OnReply(request_id_, InternalError("http", std::string("the handler failed: ") + e.what()));
     }
   }
 

@@ -66,6 +66,12 @@ struct AdminResponse {
 // handlers use it for theirs (404 for an unknown path, 409 for a snapshot already running).
 AdminResponse JsonError(int status, std::string_view message);
 
+// A 500 for what went wrong inside the server: the client gets only
+// {"error":"internal error","request_id":"<16 hex>"}, never an exception's text (LibTorch's
+// carry stack frames and paths); the detail goes to stderr as "towerstream <component>: internal
+// error <request_id>: <detail>", so that an operator can match the two.
+AdminResponse InternalError(std::string_view component, std::string_view detail);
+
 // The one answer owed to one request. Move-only, so exactly one owner owes the client a response.
 // Calling it sends `response`, from any thread; later calls do nothing. Destroying it unanswered
 // sends 503, so a client is never left waiting on a request that was dropped (e.g. a trainer

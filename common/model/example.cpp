@@ -2,6 +2,7 @@
 #include "common/model/example.h"
 
 #include "common/base/hex.h"
+#include "common/model/embedding_table.h"
 
 namespace towerstream::model {
 namespace {
@@ -40,7 +41,7 @@ int64_t CustomerKey(std::string_view customer_id) {
       hex = v >= 0;
       key = (key << 4) | static_cast<uint64_t>(v < 0 ? 0 : v);
     }
-    if (hex) return static_cast<int64_t>(key);
+    if (hex && static_cast<int64_t>(key) != kNoId) return static_cast<int64_t>(key);
   }
   return StringCode(customer_id);
 }

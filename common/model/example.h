@@ -56,7 +56,8 @@ struct Example {
 
 // A 64-bit key for a customer id: the first 16 hex digits of Kaggle's 64-hex SHA-256 ids (so
 // keys are uniformly spread and, for 1.4M customers, collision-free in practice); any other
-// string is hashed.
+// string is hashed. Never kNoId (-1), which the embedding tables reserve for "no id": an id
+// starting with 16 f's, whose digits would give -1, is hashed like other strings.
 int64_t CustomerKey(std::string_view customer_id);
 
 // A stable 64-bit hash of a string (FNV-1a with a final mix), never 0, for string features

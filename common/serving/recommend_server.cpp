@@ -179,7 +179,12 @@ class RecommendServer::Impl {
     }
     boost::asio::post(
         workers_, [this, customer_id = id->second, k, exclude, reply = std::move(reply)]() mutable {
-          reply(Recommend(customer_id, k, exclude));
+          // An exception here would end the worker thread: it becomes a 500 like any failure.
+          try {
+            reply(Recommend(customer_id, k, exclude));
+          } catch (const std::exception& e) {
+            reply(admin::InternalError("serve", e.what()));
+          }
         });
   }
 
@@ -188,7 +193,7 @@ class RecommendServer::Impl {
     const int64_t key = model::CustomerKey(customer_id);
     const model::Example query = histories_->QueryFor(key);
     Result<std::vector<ScoredArticle>> found = recommender->Recommend(*histories_, key, k, exclude);
-    if (!found.ok()) return admin::JsonError(500, found.status().message());
+    if (!found.ok()) return admin::InternalError("serve", found.status().ToString());
     nlohmann::json recommendations = nlohmann::json::array();
     for (const ScoredArticle& a : *found) {
       nlohmann::json item = {{"article_id", hm::FormatArticleId(a.article_id)}, {"score", a.score}};

@@ -21,6 +21,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "common/admin/admin_server.h"
 
 namespace towerstream::admin {
@@ -397,12 +399,36 @@ TEST_F(AdminServerTest, AnswersADroppedReplyWith503) {
   EXPECT_EQ(response->body.rfind("{\"error\":\"", 0), 0u) << response->body;
 }
 
-TEST_F(AdminServerTest, AnswersAThrowingHandlerWith500) {
-  Start(LoopbackOptions(), [](const AdminRequest&, Reply) { throw std::runtime_error("boom"); });
+TEST_F(AdminServerTest, AnswersAThrowingHandlerWith500WithoutItsDetail) {
+  // LibTorch's exceptions carry stack frames and source paths: none of it reaches a client.
+  Start(LoopbackOptions(), [](const AdminRequest&, Reply) {
+    throw std::runtime_error("boom\nframe #0: c10::Error at /src/torch/csrc/x.cpp:12");
+  });
+  ::testing::internal::CaptureStderr();
   Result<AdminResponse> response = HttpCall(server_->address(), "GET", "/healthz");
+  const std::string log = ::testing::internal::GetCapturedStderr();
   ASSERT_TRUE(response.ok()) << response.status().ToString();
   EXPECT_EQ(response->status, 500);
-  EXPECT_NE(response->body.find("boom"), std::string::npos) << response->body;
+  const nlohmann::json body = nlohmann::json::parse(response->body);
+  EXPECT_EQ(body.at("error"), "internal error");
+  const std::string id = body.at("request_id");
+  EXPECT_EQ(id.size(), 16u);
+  EXPECT_EQ(response->body.find("boom"), std::string::npos) << response->body;
+  EXPECT_EQ(response->body.find("frame"), std::string::npos) << response->body;
+  // The server's log has the detail under the same id.
+  EXPECT_NE(log.find("internal error " + id + ": the handler failed: boom"), std::string::npos)
+      << log;
+}
+
+TEST(InternalErrorTest, GivesEachErrorItsOwnRequestId) {
+  ::testing::internal::CaptureStderr();
+  const AdminResponse a = InternalError("serve", "first");
+  const AdminResponse b = InternalError("serve", "second");
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(a.status, 500);
+  EXPECT_NE(a.body, b.body);
+  EXPECT_NE(log.find("towerstream serve: internal error "), std::string::npos) << log;
+  EXPECT_EQ(a.body.find("first"), std::string::npos);
 }
 
 TEST_F(AdminServerTest, AnswersAnInvalidHandlerStatusWith500) {

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/model/catalogue.h"
+#include "common/model/embedding_table.h"
 
 namespace towerstream::model {
 namespace {
@@ -18,6 +19,19 @@ TEST(ExampleCodesTest, CustomerKeyIsTheFirstSixteenHexDigits) {
   // Other strings are hashed, and differ.
   EXPECT_NE(CustomerKey("alice"), CustomerKey("bob"));
   EXPECT_EQ(CustomerKey("alice"), CustomerKey("alice"));
+}
+
+TEST(ExampleCodesTest, CustomerKeyIsNeverTheReservedNoId) {
+  // A valid id whose first 16 digits are all f would read as -1, the tables' "no id".
+  const std::string all_f(64, 'f');
+  const std::string f16 = std::string(16, 'f') + std::string(48, '0');
+  for (const std::string& id : {all_f, f16}) {
+    EXPECT_NE(CustomerKey(id), kNoId) << id;
+    EXPECT_EQ(CustomerKey(id), CustomerKey(id));
+  }
+  EXPECT_NE(CustomerKey(all_f), CustomerKey(f16)) << "hashed on the whole id";
+  EXPECT_EQ(CustomerKey(std::string(15, 'f') + "e" + std::string(48, '0')), -2)
+      << "every other id keeps its digits";
 }
 
 TEST(ExampleCodesTest, StringCodeIsStablePositiveAndSpread) {

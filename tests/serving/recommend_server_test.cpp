@@ -233,6 +233,13 @@ TEST_F(ServingTest, ServerAnswersRecommendationsAndRefusesBadRequestsWith4xx) {
   EXPECT_FALSE(nlohmann::json::parse(cold->body)["known"].get<bool>());
   EXPECT_EQ(nlohmann::json::parse(cold->body)["recommendations"].size(), 12u);  // default k
 
+  // An id whose first 16 digits are f would read as the tables' reserved "no id" (-1): it is an
+  // ordinary unknown customer, not a LibTorch error.
+  const auto all_f = Get(**server, "/recommend?customer_id=" + std::string(64, 'f'));
+  ASSERT_TRUE(all_f.ok());
+  ASSERT_EQ(all_f->status, 200) << all_f->body;
+  EXPECT_FALSE(nlohmann::json::parse(all_f->body)["known"].get<bool>());
+
   const std::map<std::string, int> bad = {
       {"/recommend", 400},
       {"/recommend?customer_id=abc", 400},
@@ -258,7 +265,7 @@ TEST_F(ServingTest, ServerAnswersRecommendationsAndRefusesBadRequestsWith4xx) {
   const auto status = Get(**server, "/status");
   ASSERT_TRUE(status.ok());
   const nlohmann::json s = nlohmann::json::parse(status->body);
-  EXPECT_EQ(s["served"].get<int64_t>(), 2);
+  EXPECT_EQ(s["served"].get<int64_t>(), 3);
   EXPECT_EQ(s["refused"].get<int64_t>(), static_cast<int64_t>(bad.size()) + 1);
   EXPECT_EQ(s["catalogue"].get<int64_t>(), planted_.articles);
 }
