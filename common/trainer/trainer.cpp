@@ -405,6 +405,21 @@ Status Trainer::Impl::MaybeFitRanker() {
 }
 
 Status Trainer::Impl::Snapshot() {
+  if (session_->events_trained() == 0) {
+    // An untrained model recommends nothing worth serving, and as LATEST it would make
+    // `recommend` and `serve` fail: a request is refused and no snapshot is written.
+    std::vector<admin::Reply> waiters;
+    {
+      std::lock_guard lock(mu_);
+      waiters.swap(snapshot_waiters_);
+    }
+    for (admin::Reply& reply : waiters) {
+      reply(admin::JsonError(409, "nothing trained yet: no snapshot written"));
+    }
+    if (!waiters.empty()) Log("snapshot requested before any example was trained: none written");
+    schedule_->Done(0);
+    return Status::Ok();
+  }
   Offsets offsets;
   if (!trained_offsets_.empty()) offsets[topics_.examples] = trained_offsets_;
   Result<std::string> id = session_->Snapshot(offsets);

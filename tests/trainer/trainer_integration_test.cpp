@@ -317,11 +317,15 @@ TEST_F(TrainerIntegrationTest, AdminApiAnswersStatusHealthAndErrors) {
   EXPECT_EQ(call("GET", "/nowhere", "s3cret"), 404);
   EXPECT_EQ(call("GET", "/snapshot", "s3cret"), 405);
   EXPECT_EQ(call("DELETE", "/status", "s3cret"), 405);
-  // An empty stream still snapshots (a model at step 0) when asked.
-  const Result<nlohmann::json> snapshot =
-      testing::AdminCall(address, "POST", "/snapshot", "s3cret");
-  ASSERT_TRUE(snapshot.ok()) << snapshot.status().message();
-  EXPECT_EQ((*snapshot)["events_trained"], 0);
+  // Before any training a snapshot would hold an untrained model that, as LATEST, makes
+  // `recommend` fail: refused, and none is written, not even when the trainer stops.
+  Result<admin::AdminResponse> refused =
+      admin::HttpCall(address, "POST", "/snapshot", {}, "s3cret");
+  ASSERT_TRUE(refused.ok()) << refused.status().ToString();
+  EXPECT_EQ(refused->status, 409) << refused->body;
+  EXPECT_NE(refused->body.find("nothing trained yet"), std::string::npos) << refused->body;
+  ASSERT_TRUE(running->Stop().ok());
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "LATEST"));
 }
 
 TEST_F(TrainerIntegrationTest, SnapshotCommandPrintsTheIdOfADurableSnapshot) {
