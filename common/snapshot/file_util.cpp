@@ -137,6 +137,13 @@ Result<FileDigest> DigestFile(const std::filesystem::path& path, bool sync) {
   return FileDigest{bytes, hex};
 }
 
+std::string Xxh3Hex(std::string_view bytes) {
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016" PRIx64,
+                static_cast<uint64_t>(XXH3_64bits(bytes.data(), bytes.size())));
+  return hex;
+}
+
 Status RemoveTree(const std::filesystem::path& path) {
   std::error_code error;
   std::filesystem::remove_all(path, error);

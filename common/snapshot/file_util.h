@@ -57,6 +57,8 @@ struct FileDigest {
 // Streams `path` through XXH3-64 in fixed-size chunks (payloads can be hundreds of MB), then
 // fsyncs it when `sync`. NotFound when it does not exist.
 Result<FileDigest> DigestFile(const std::filesystem::path& path, bool sync);
+// XXH3-64 of `bytes` as 16 lowercase hex digits.
+std::string Xxh3Hex(std::string_view bytes);
 
 // Removes `path` and everything under it; IoError naming it on failure.
 Status RemoveTree(const std::filesystem::path& path);

@@ -94,6 +94,20 @@ Result<Manifest> ManifestDecoder::Decode(std::string_view text) const {
     return Status::Corruption(source_ + ": expected a JSON object, got " + root.type_name());
   }
 
+  if (const auto checksum = root.find(std::string(kManifestChecksumField));
+      checksum != root.end()) {
+    // Manifests of builds before the checksum have none, and are read as they are.
+    if (!checksum->is_string()) return Error(std::string(kManifestChecksumField), "not a string");
+    const std::string written = checksum->get<std::string>();
+    json content = root;
+    content.erase(std::string(kManifestChecksumField));
+    const std::string actual = internal::Xxh3Hex(content.dump());
+    if (actual != written) {
+      return Status::Corruption(source_ + ": its content does not match its " +
+                                std::string(kManifestChecksumField) + " (" + written +
+                                ", content " + actual + "): the manifest was edited or damaged");
+    }
+  }
   Manifest manifest;
   // The version first: a later format may have changed any other field.
   TS_ASSIGN_OR_RETURN(const json* version, Member(root, "format_version", "format_version"));
@@ -250,6 +264,9 @@ std::string EncodeManifest(const Manifest& manifest) {
     files.push_back(std::move(entry));
   }
   out["files"] = std::move(files);
+  // Guards against hand edits and damage the payload checksums cannot see (events_trained,
+  // offsets): the checksum of everything else, in a form decoding can rebuild (sorted keys).
+  out[std::string(kManifestChecksumField)] = Xxh3Hex(nlohmann::json(out).dump());
   return out.dump(2) + "\n";
 }
 

@@ -339,7 +339,9 @@ Status SnapshotStore::Prune() {
   Status first_error;
   for (const std::string& id : ids) {
     if (excess == 0) break;
-    if (id == latest) continue;
+    if (id == latest || std::find(protected_.begin(), protected_.end(), id) != protected_.end()) {
+      continue;
+    }
     Status removed = RemoveSnapshotDir(options_.dir, id);
     if (!removed.ok() && first_error.ok()) first_error = removed.WithContext("prune");
     --excess;

@@ -29,6 +29,8 @@ namespace towerstream::snapshot {
 inline constexpr int kManifestFormatVersion = 1;
 inline constexpr std::string_view kManifestFileName = "manifest.json";
 inline constexpr std::string_view kLatestFileName = "LATEST";
+// manifest.json's own checksum: XXH3-64 of its other fields (compact JSON, keys sorted).
+inline constexpr std::string_view kManifestChecksumField = "manifest_xxh3_64";
 
 // One payload file of a snapshot.
 struct FileEntry {
@@ -64,7 +66,8 @@ struct SnapshotStoreOptions {
   // The snapshot root (--snapshot-dir); created, with its parents, if missing.
   std::filesystem::path dir;
   // Complete snapshots kept: after each write the oldest are deleted until `keep` remain, never
-  // the one LATEST names. More keeps more rollback points at the cost of disk space.
+  // the one LATEST names nor a protected one (Protect). More keeps more rollback points at the cost
+  // of disk space.
   int keep = 3;
   // fsync files and directories. Without it a power loss (not a process crash) can leave LATEST
   // naming a snapshot whose data never reached the disk; off is only for tests and benchmarks.
@@ -111,6 +114,10 @@ class SnapshotStore {
   std::filesystem::path PathOf(std::string_view id) const { return options_.dir / id; }
   const std::filesystem::path& root() const { return options_.dir; }
 
+  // Pruning never deletes `id` (a snapshot a resuming run passed over as damaged: newer than
+  // the one it resumed from, it is kept for inspection rather than silently pruned).
+  void Protect(std::string id) { protected_.push_back(std::move(id)); }
+
   // The outcome of the pruning done by the last Write. Pruning failures do not fail Write (the
   // snapshot is durable by then); they are retried by the next Write.
   const Status& prune_status() const { return prune_status_; }
@@ -126,6 +133,7 @@ class SnapshotStore {
   SnapshotStoreOptions options_;
   int lock_fd_ = -1;  // <root>/LOCK, flock'ed for the store's lifetime
   Status prune_status_;
+  std::vector<std::string> protected_;  // never pruned (Protect)
 };
 
 // Reads and validates <snapshot_dir>/manifest.json. Corruption naming the file and the field on

@@ -511,6 +511,12 @@ nlohmann::json Trainer::Impl::StatusJson() {
   }
   nlohmann::json lag = nlohmann::json::object();
   for (const auto& [partition, value] : p.lag) lag[std::to_string(partition)] = value;
+  // A resume that fell back past damaged snapshots (or a missing LATEST) says so for as long as
+  // the trainer runs.
+  nlohmann::json resume_skipped = nlohmann::json::array();
+  for (const auto& [id, why] : s.resume_skipped) {
+    resume_skipped.push_back({{"snapshot", id}, {"reason", why}});
+  }
   nlohmann::json last_snapshot = nullptr;
   if (!s.last_snapshot_id.empty()) {
     last_snapshot = {{"id", s.last_snapshot_id},
@@ -537,6 +543,7 @@ nlohmann::json Trainer::Impl::StatusJson() {
       {"last_snapshot", last_snapshot},
       {"resumed_from",
        s.resumed_from.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.resumed_from)},
+      {"resume_skipped", resume_skipped},
   };
 }
 

@@ -79,6 +79,55 @@ Result<std::unique_ptr<TrainingSession>> TrainingSession::Open(const SessionOpti
   return session;
 }
 
+Status TrainingSession::ResumeFrom(const std::string& id) {
+  const std::filesystem::path dir = store_->PathOf(id);
+  TS_ASSIGN_OR_RETURN(snapshot::Manifest manifest, snapshot::ReadManifest(dir));
+  TS_RETURN_IF_ERROR(snapshot::VerifySnapshot(dir));
+  Result<model::ModelOptions> saved =
+      ModelConfigFromJson(manifest.model_config, options_.model.device);
+  if (!saved.ok()) return saved.status().WithContext(dir.string());
+  const std::string differences = ModelConfigDifferences(*saved, options_.model);
+  if (!differences.empty()) {
+    return Status::FailedPrecondition(
+        "the snapshot " + dir.string() + " was trained with other model options (" + differences +
+        "): resume with the options it was trained with, or start afresh in "
+        "another --snapshot-dir");
+  }
+  uint64_t digest = 0;
+  const std::string& d = manifest.trained_digest;
+  if (std::from_chars(d.data(), d.data() + d.size(), digest, 16).ec != std::errc()) {
+    return Status::Corruption(dir.string() + ": trained_digest '" + d + "' is not hex");
+  }
+  // Loading may fail half way: on any error below, the session goes on with a fresh model.
+  const auto fresh_model = [this](const Status& error) -> Status {
+    Result<std::unique_ptr<model::TwoTowerModel>> fresh =
+        model::TwoTowerModel::Create(options_.model);
+    if (!fresh.ok()) return fresh.status();
+    model_ = std::move(fresh).value();
+    return error;
+  };
+  if (const Status loaded = model_->Load(dir); !loaded.ok()) {
+    return fresh_model(loaded.WithContext("resuming from " + dir.string()));
+  }
+  Result<std::optional<ranking::Ranker>> ranker = ranking::Ranker::Load(dir);
+  if (!ranker.ok()) return fresh_model(ranker.status());
+  if (model_->step() != manifest.step) {
+    return fresh_model(
+        Status::Corruption(dir.string() + ": manifest step " + std::to_string(manifest.step) +
+                           " but the model state is at step " + std::to_string(model_->step())));
+  }
+  ranker_ = std::move(ranker).value();
+  events_trained_ = manifest.events_trained;
+  digest_ = digest;
+  last_snapshot_id_ = manifest.id;
+  last_snapshot_time_ =
+      std::chrono::system_clock::time_point(std::chrono::milliseconds(manifest.created_unix_ms));
+  snapshot_events_ = events_trained_;
+  snapshot_offsets_ = manifest.offsets;
+  resumed_ = std::move(manifest);
+  return Status::Ok();
+}
+
 Status TrainingSession::Init() {
   TS_ASSIGN_OR_RETURN(model_, model::TwoTowerModel::Create(options_.model));
   snapshot::SnapshotStoreOptions store;
@@ -86,40 +135,49 @@ Status TrainingSession::Init() {
   store.keep = options_.keep;
   store.fsync = options_.fsync;
   TS_ASSIGN_OR_RETURN(store_, snapshot::SnapshotStore::Open(store));
-  TS_ASSIGN_OR_RETURN(const std::optional<std::string> latest, store_->Latest());
-  if (latest.has_value()) {
-    const std::filesystem::path dir = store_->PathOf(*latest);
-    TS_ASSIGN_OR_RETURN(snapshot::Manifest manifest, snapshot::ReadManifest(dir));
-    TS_RETURN_IF_ERROR(snapshot::VerifySnapshot(dir));
-    Result<model::ModelOptions> saved =
-        ModelConfigFromJson(manifest.model_config, options_.model.device);
-    if (!saved.ok()) return saved.status().WithContext(dir.string());
-    const std::string differences = ModelConfigDifferences(*saved, options_.model);
-    if (!differences.empty()) {
-      return Status::FailedPrecondition(
-          "the latest snapshot " + dir.string() + " was trained with other model options (" +
-          differences +
-          "): resume with the options it was trained with, or start afresh in "
-          "another --snapshot-dir");
+  // Resume from LATEST; when it is missing or names a damaged snapshot, from the newest
+  // snapshot that verifies, loudly. Starting afresh beside good snapshots would let retention
+  // delete them, and refusing to start over one damaged file would stop a trainer that has a
+  // good snapshot to go on from.
+  std::vector<std::string> candidates;
+  const Result<std::optional<std::string>> latest = store_->Latest();
+  if (latest.ok() && latest->has_value()) {
+    candidates.push_back(**latest);
+  }
+  const std::vector<std::string> listed = store_->List();
+  for (auto it = listed.rbegin(); it != listed.rend(); ++it) {
+    if (std::find(candidates.begin(), candidates.end(), *it) == candidates.end()) {
+      candidates.push_back(*it);
     }
-    TS_RETURN_IF_ERROR(model_->Load(dir).WithContext("resuming from " + dir.string()));
-    TS_ASSIGN_OR_RETURN(ranker_, ranking::Ranker::Load(dir));
-    if (model_->step() != manifest.step) {
-      return Status::Corruption(dir.string() + ": manifest step " + std::to_string(manifest.step) +
-                                " but the model state is at step " +
-                                std::to_string(model_->step()));
+  }
+  if (!listed.empty() && !(latest.ok() && latest->has_value())) {
+    resume_skipped_.emplace_back(std::string(snapshot::kLatestFileName),
+                                 latest.ok() ? "missing" : latest.status().message());
+  }
+  for (const std::string& id : candidates) {
+    const Status resumed = ResumeFrom(id);
+    if (resumed.ok()) break;
+    if (resumed.code() == StatusCode::kFailedPrecondition) return resumed;
+    resume_skipped_.emplace_back(id, resumed.message());
+    store_->Protect(id);
+  }
+  if (!candidates.empty() && !resumed_.has_value()) {
+    std::string reasons;
+    for (const auto& [id, why] : resume_skipped_) reasons += "\n  " + id + ": " + why;
+    return Status::Corruption("no snapshot in " + options_.snapshot_dir.string() +
+                              " verifies, so none can be resumed; move the folder aside to start "
+                              "afresh, or restore a snapshot:" +
+                              reasons);
+  }
+  if (resumed_.has_value() && !resume_skipped_.empty()) {
+    for (const auto& [id, why] : resume_skipped_) {
+      std::fprintf(stderr, "towerstream: warning: skipped %s in %s: %s\n", id.c_str(),
+                   options_.snapshot_dir.string().c_str(), why.c_str());
     }
-    events_trained_ = manifest.events_trained;
-    const std::string& d = manifest.trained_digest;
-    if (std::from_chars(d.data(), d.data() + d.size(), digest_, 16).ec != std::errc()) {
-      return Status::Corruption(dir.string() + ": trained_digest '" + d + "' is not hex");
-    }
-    last_snapshot_id_ = manifest.id;
-    last_snapshot_time_ =
-        std::chrono::system_clock::time_point(std::chrono::milliseconds(manifest.created_unix_ms));
-    snapshot_events_ = events_trained_;
-    snapshot_offsets_ = manifest.offsets;
-    resumed_ = std::move(manifest);
+    std::fprintf(stderr,
+                 "towerstream: warning: resumed from the older snapshot %s (step %lld); the "
+                 "skipped ones are kept, retention never deletes them\n",
+                 resumed_->id.c_str(), static_cast<long long>(resumed_->step));
   }
   if (metrics_ != nullptr) metrics_->StartFrom(model_->stats());
   if (options_.log_every_steps > 0) {
@@ -325,6 +383,7 @@ SessionStatus TrainingSession::status() const {
   s.last_snapshot_id = last_snapshot_id_;
   s.last_snapshot_time = last_snapshot_time_;
   s.resumed_from = resumed_ ? resumed_->id : "";
+  s.resume_skipped = resume_skipped_;
   s.model = model_->stats();
   s.times = times_;
   return s;

@@ -84,6 +84,9 @@ struct SessionStatus {
   std::string last_snapshot_id;
   std::chrono::system_clock::time_point last_snapshot_time{};
   std::string resumed_from;  // the snapshot this session started from, if any
+  // Snapshots newer than resumed_from that the session passed over, each with why (damaged,
+  // or LATEST missing): a resume that fell back. Empty when it resumed from LATEST.
+  std::vector<std::pair<std::string, std::string>> resume_skipped;
   model::ModelStats model;
   SessionTimes times;
 };
@@ -132,6 +135,11 @@ class TrainingSession {
  private:
   TrainingSession(const SessionOptions& options, TrainerMetrics* metrics);
   Status Init();
+  // Loads snapshot `id` of the store into the session (model, ranker, counts, digest).
+  // FailedPrecondition when it was trained with other model options or is of a format this
+  // build does not read (the user's call, not damage); other errors mean it is damaged. On an
+  // error the session is as before (a fresh model).
+  Status ResumeFrom(const std::string& id);
   // Queues the status's values for MLflow at its step.
   void LogToTracking(const SessionStatus& s);
 
@@ -142,6 +150,7 @@ class TrainingSession {
   bool ranker_changed_ = false;
   std::unique_ptr<snapshot::SnapshotStore> store_;
   std::optional<snapshot::Manifest> resumed_;
+  std::vector<std::pair<std::string, std::string>> resume_skipped_;
 
   int64_t events_trained_ = 0;
   uint64_t digest_ = 0;

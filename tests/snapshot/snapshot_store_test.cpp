@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "common/snapshot/file_util.h"
 #include "tests/testing/temp_dir.h"
 
 namespace towerstream::snapshot {
@@ -303,11 +304,14 @@ TEST_F(SnapshotStoreTest, VerifyCatchesAMissingFile) {
       << verified.ToString();
 }
 
+// The fields a later build may add are part of what its checksum covers.
 TEST_F(SnapshotStoreTest, UnknownManifestFieldsAreTolerated) {
   const fs::path snapshot = WriteOne();
   json manifest = json::parse(ReadText(snapshot / "manifest.json"));
+  manifest.erase(std::string(kManifestChecksumField));
   manifest["written_by"] = "a future towerstream";
   manifest["files"][0]["compression"] = "none";
+  manifest[std::string(kManifestChecksumField)] = internal::Xxh3Hex(manifest.dump());
   WriteText(snapshot / "manifest.json", manifest.dump(2));
   Result<Manifest> read = ReadManifest(snapshot);
   EXPECT_TRUE(read.ok()) << read.status().ToString();
@@ -355,7 +359,9 @@ TEST_F(SnapshotStoreTest, ReadManifestRejectsBadManifestsClearly) {
        "listed twice"},
   };
   for (const BadManifestCase& c : cases) {
+    // The field checks, on manifests without the checksum (as builds before it wrote them).
     json manifest = json::parse(good);
+    manifest.erase(std::string(kManifestChecksumField));
     c.edit(manifest);
     WriteText(snapshot / "manifest.json", manifest.dump(2));
     Result<Manifest> read = ReadManifest(snapshot);
@@ -367,6 +373,25 @@ TEST_F(SnapshotStoreTest, ReadManifestRejectsBadManifestsClearly) {
               std::string::npos)
         << c.description << ": " << read.status().ToString();
   }
+}
+
+TEST_F(SnapshotStoreTest, ReadManifestCatchesAHandEditThroughItsChecksum) {
+  const fs::path snapshot = WriteOne();
+  const std::string good = ReadText(snapshot / "manifest.json");
+  ASSERT_NE(good.find(kManifestChecksumField), std::string::npos);
+  ASSERT_TRUE(ReadManifest(snapshot).ok());
+  // A plausible edit: the count of examples trained, which no payload checksum covers.
+  json manifest = json::parse(good);
+  manifest["events_trained"] = manifest["events_trained"].get<int64_t>() + 1000;
+  WriteText(snapshot / "manifest.json", manifest.dump(2));
+  const Result<Manifest> read = ReadManifest(snapshot);
+  ASSERT_FALSE(read.ok());
+  EXPECT_EQ(read.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(read.status().message().find("the manifest was edited or damaged"), std::string::npos)
+      << read.status().ToString();
+  // Re-indented but unchanged, it still reads: the checksum covers the content, not the layout.
+  WriteText(snapshot / "manifest.json", json::parse(good).dump());
+  EXPECT_TRUE(ReadManifest(snapshot).ok());
 }
 
 TEST_F(SnapshotStoreTest, ReadManifestRejectsInvalidJson) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <stop_token>
@@ -205,6 +206,99 @@ TEST(TrainingSessionTest, ScoresBatchesSpacedByTheCatalogueSize) {
   EXPECT_EQ(scored_batches(1000, 5.0), 1);
   // Spacing 0 scores every batch.
   EXPECT_EQ(scored_batches(100, 0.0), 40);
+}
+
+// Trains `batches` more batches of 32 on `session` and snapshots; the snapshot's id.
+std::string TrainAndSnapshot(TrainingSession& session, model::testing::PlantedStream& stream,
+                             int batches) {
+  for (int i = 0; i < batches; ++i) {
+    const std::vector<model::Example> batch = stream.Batch(32);
+    EXPECT_TRUE(session.TrainBatch(batch, IdsFor(batch, 32 * session.events_trained())).ok());
+  }
+  Result<std::string> id = session.Snapshot({});
+  EXPECT_TRUE(id.ok()) << id.status().ToString();
+  return id.ok() ? *id : "";
+}
+
+// Overwrites the middle byte of a payload file: the snapshot no longer verifies.
+void Damage(const std::filesystem::path& snapshot) {
+  for (const auto& entry : std::filesystem::directory_iterator(snapshot)) {
+    if (entry.path().filename() == snapshot::kManifestFileName || entry.file_size() == 0) continue;
+    std::fstream file(entry.path(), std::ios::in | std::ios::out | std::ios::binary);
+    const auto middle = static_cast<std::streamoff>(entry.file_size() / 2);
+    file.seekg(middle);
+    const char byte = static_cast<char>(file.get() ^ 0x5a);
+    file.seekp(middle);
+    file.put(byte);
+    return;
+  }
+  FAIL() << "no payload file in " << snapshot;
+}
+
+TEST(TrainingSessionTest, ResumesFromTheNewestSnapshotThatVerifiesAndKeepsTheDamagedOne) {
+  towerstream::testing::ScopedTempDir dir("session_damaged");
+  model::testing::PlantedStream stream(100, 30, 3, 0.8, 4);
+  std::string good, damaged;
+  {
+    auto session = std::move(TrainingSession::Open(Session(dir.path()), nullptr)).value();
+    good = TrainAndSnapshot(*session, stream, 2);
+    damaged = TrainAndSnapshot(*session, stream, 2);
+  }
+  Damage(dir.path() / damaged);
+
+  SessionOptions reopen = Session(dir.path());
+  reopen.keep = 1;
+  auto session = TrainingSession::Open(reopen, nullptr);
+  ASSERT_TRUE(session.ok()) << session.status().ToString();
+  ASSERT_NE((*session)->resumed(), nullptr);
+  EXPECT_EQ((*session)->resumed()->id, good) << "the newest snapshot that verifies";
+  EXPECT_EQ((*session)->model().step(), 2);
+  const SessionStatus status = (*session)->status();
+  ASSERT_EQ(status.resume_skipped.size(), 1u);
+  EXPECT_EQ(status.resume_skipped[0].first, damaged);
+  EXPECT_NE(status.resume_skipped[0].second.find("XXH3-64"), std::string::npos)
+      << status.resume_skipped[0].second;
+  // Retention (keep 1) deletes the snapshot resumed from, never the newer damaged one.
+  const std::string next = TrainAndSnapshot(**session, stream, 1);
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / damaged));
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / next));
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / good));
+}
+
+TEST(TrainingSessionTest, ResumesFromTheNewestSnapshotWhenLatestIsMissing) {
+  towerstream::testing::ScopedTempDir dir("session_no_latest");
+  model::testing::PlantedStream stream(100, 30, 3, 0.8, 5);
+  std::string newest;
+  {
+    auto session = std::move(TrainingSession::Open(Session(dir.path()), nullptr)).value();
+    TrainAndSnapshot(*session, stream, 1);
+    newest = TrainAndSnapshot(*session, stream, 2);
+  }
+  std::filesystem::remove(dir.path() / snapshot::kLatestFileName);
+  auto session = TrainingSession::Open(Session(dir.path()), nullptr);
+  ASSERT_TRUE(session.ok()) << session.status().ToString();
+  ASSERT_NE((*session)->resumed(), nullptr) << "not silently from step 0";
+  EXPECT_EQ((*session)->resumed()->id, newest);
+  EXPECT_EQ((*session)->events_trained(), 96);
+  const SessionStatus status = (*session)->status();
+  ASSERT_EQ(status.resume_skipped.size(), 1u);
+  EXPECT_EQ(status.resume_skipped[0].first, "LATEST");
+}
+
+TEST(TrainingSessionTest, RefusesToStartWhenNoSnapshotVerifies) {
+  towerstream::testing::ScopedTempDir dir("session_all_damaged");
+  model::testing::PlantedStream stream(100, 30, 3, 0.8, 6);
+  std::string only;
+  {
+    auto session = std::move(TrainingSession::Open(Session(dir.path()), nullptr)).value();
+    only = TrainAndSnapshot(*session, stream, 1);
+  }
+  Damage(dir.path() / only);
+  const auto session = TrainingSession::Open(Session(dir.path()), nullptr);
+  ASSERT_FALSE(session.ok()) << "starting afresh would let retention delete the snapshot";
+  EXPECT_EQ(session.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(session.status().message().find(only), std::string::npos) << session.status().message();
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / only));
 }
 
 TEST(TrainingSessionTest, RefusesToResumeASnapshotOfOtherModelOptions) {
