@@ -70,8 +70,22 @@ class RecommendServer::Impl {
     return current_;
   }
 
+  // Counts a failure for /status: a snapshot folder whose newest snapshot does not load is
+  // served from the one in use, and the operator sees why.
   Result<bool> ReloadIfChanged() {
     std::lock_guard reload_lock(reload_mutex_);
+    Result<bool> reloaded = Reload();
+    std::lock_guard lock(current_mutex_);
+    if (reloaded.ok()) {
+      last_reload_error_.clear();
+    } else {
+      ++reload_failures_;
+      last_reload_error_ = reloaded.status().message();
+    }
+    return reloaded;
+  }
+
+  Result<bool> Reload() {
     TS_ASSIGN_OR_RETURN(const std::filesystem::path latest,
                         snapshot::ResolveSnapshot(options_.snapshot));
     if (latest == Current()->dir()) return false;
@@ -125,6 +139,13 @@ class RecommendServer::Impl {
     }
     if (request.path == "/status") {
       const std::shared_ptr<Recommender> r = Current();
+      int64_t reload_failures = 0;
+      nlohmann::json last_reload_error = nullptr;
+      {
+        std::lock_guard lock(current_mutex_);
+        reload_failures = reload_failures_;
+        if (!last_reload_error_.empty()) last_reload_error = last_reload_error_;
+      }
       const nlohmann::json status = {{"snapshot", r->manifest().id},
                                      {"snapshot_dir", r->dir().string()},
                                      {"snapshot_step", r->manifest().step},
@@ -132,6 +153,8 @@ class RecommendServer::Impl {
                                      {"approximate_search", r->index().approximate()},
                                      {"ranker", r->ranker().Describe()},
                                      {"reloads", reloads_.load()},
+                                     {"reload_failures", reload_failures},
+                                     {"last_reload_error", last_reload_error},
                                      {"served", served_.load()},
                                      {"refused", refused_.load()},
                                      {"as_of", histories_->as_of().ToString()},
@@ -223,6 +246,8 @@ class RecommendServer::Impl {
   std::shared_ptr<Recommender> current_;
   std::mutex reload_mutex_;  // one reload at a time (watcher and ReloadIfChanged callers)
   std::atomic<int64_t> reloads_{0};
+  int64_t reload_failures_ = 0;    // guarded by current_mutex_
+  std::string last_reload_error_;  // guarded by current_mutex_; empty after a success
   std::atomic<int64_t> served_{0};
   std::atomic<int64_t> refused_{0};
   boost::asio::thread_pool workers_;

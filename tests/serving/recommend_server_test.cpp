@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <fstream>
 #include <map>
 #include <stop_token>
 #include <thread>
@@ -16,6 +17,7 @@
 #include "common/serving/customer_histories.h"
 #include "common/serving/recommend_server.h"
 #include "common/serving/recommender.h"
+#include "common/snapshot/snapshot_store.h"
 #include "common/trainer/embedded_trainer.h"
 #include "common/trainer/model_config.h"
 #include "tests/testing/temp_dir.h"
@@ -268,6 +270,51 @@ TEST_F(ServingTest, ServerAnswersRecommendationsAndRefusesBadRequestsWith4xx) {
   EXPECT_EQ(s["served"].get<int64_t>(), 3);
   EXPECT_EQ(s["refused"].get<int64_t>(), static_cast<int64_t>(bad.size()) + 1);
   EXPECT_EQ(s["catalogue"].get<int64_t>(), planted_.articles);
+}
+
+// A newest snapshot that does not load leaves the server on the one in use, and /status says
+// why until a reload succeeds.
+TEST_F(ServingTest, AFailedReloadShowsInStatusAndServingGoesOn) {
+  towerstream::testing::ScopedTempDir root("serving_reload");
+  const Result<std::filesystem::path> good = snapshot::ResolveSnapshot(snapshots());
+  ASSERT_TRUE(good.ok()) << good.status().ToString();
+  const std::string good_id = good->filename().string();
+  std::filesystem::copy(*good, root.path() / good_id, std::filesystem::copy_options::recursive);
+  const auto point_latest_at = [&](const std::string& id) {
+    std::ofstream(root.path() / "LATEST") << id << "\n";
+  };
+  point_latest_at(good_id);
+  RecommendServerOptions o;
+  o.snapshot = root.path();
+  o.histories.data_dir = data();
+  o.address = "127.0.0.1:0";
+  auto server = RecommendServer::Start(o);
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+
+  // A newer snapshot whose manifest is gone.
+  const std::string broken_id = "s999999999999-20991231T000000.000Z";
+  std::filesystem::copy(*good, root.path() / broken_id, std::filesystem::copy_options::recursive);
+  std::filesystem::remove(root.path() / broken_id / "manifest.json");
+  point_latest_at(broken_id);
+  EXPECT_FALSE((*server)->ReloadIfChanged().ok());
+  const auto status = Get(**server, "/status");
+  ASSERT_TRUE(status.ok());
+  const nlohmann::json s = nlohmann::json::parse(status->body);
+  EXPECT_EQ(s["snapshot"], good_id);
+  EXPECT_EQ(s["reload_failures"], 1);
+  ASSERT_TRUE(s["last_reload_error"].is_string()) << s.dump();
+  EXPECT_NE(s["last_reload_error"].get<std::string>().find(broken_id), std::string::npos)
+      << s.dump();
+  const auto answer =
+      Get(**server, "/recommend?customer_id=" + trainer::testing::PlantedCustomerId(3));
+  ASSERT_TRUE(answer.ok());
+  EXPECT_EQ(answer->status, 200) << answer->body;
+
+  point_latest_at(good_id);
+  ASSERT_TRUE((*server)->ReloadIfChanged().ok());
+  const auto after = Get(**server, "/status");
+  ASSERT_TRUE(after.ok());
+  EXPECT_TRUE(nlohmann::json::parse(after->body)["last_reload_error"].is_null()) << after->body;
 }
 
 // A new snapshot in the folder is picked up while clients keep asking, none of whom sees an
