@@ -104,7 +104,13 @@ TrainerMetrics::Families::Families(prometheus::Registry& r, const std::string& s
               .Name("towerstream_consumer_lag")
               .Help("Messages between the trainer's position and the end of each partition")
               .Labels({{"service", service}})
-              .Register(r)) {}
+              .Register(r)),
+      resume_skipped(BuildGauge()
+                         .Name("towerstream_snapshots_skipped_on_resume")
+                         .Help("Snapshots (or a missing LATEST) the run passed over as damaged "
+                               "when it resumed; above 0, it resumed from an older snapshot")
+                         .Labels({{"service", service}})
+                         .Register(r)) {}
 
 TrainerMetrics::TrainerMetrics(prometheus::Registry& registry, std::string service)
     : service_(std::move(service)),
@@ -120,6 +126,7 @@ TrainerMetrics::TrainerMetrics(prometheus::Registry& registry, std::string servi
       snapshots(families_.snapshots.Add({})),
       snapshot_duration(families_.snapshot_duration.Add({}, SnapshotBuckets())),
       snapshot_last_success(families_.snapshot_time.Add({})),
+      snapshots_skipped_on_resume(families_.resume_skipped.Add({})),
       customers_vocabulary_(families_.vocabulary.Add({{"vocabulary", "customers"}})),
       articles_vocabulary_(families_.vocabulary.Add({{"vocabulary", "articles"}})),
       catalogue_size_(families_.vocabulary.Add({{"vocabulary", "catalogue"}})),

@@ -43,6 +43,7 @@ class TrainerMetrics {
     prometheus::Family<prometheus::Histogram>& snapshot_duration;
     prometheus::Family<prometheus::Gauge>& snapshot_time;
     prometheus::Family<prometheus::Gauge>& lag;
+    prometheus::Family<prometheus::Gauge>& resume_skipped;
   };
   std::string service_;
   Families families_;
@@ -73,6 +74,9 @@ class TrainerMetrics {
   prometheus::Counter& snapshots;
   prometheus::Histogram& snapshot_duration;
   prometheus::Gauge& snapshot_last_success;
+  // towerstream_snapshots_skipped_on_resume: what the run passed over to resume (damaged
+  // snapshots, a missing LATEST); 0 when it resumed from LATEST or started afresh.
+  prometheus::Gauge& snapshots_skipped_on_resume;
 
   // towerstream_events_consumed_total{topic}.
   prometheus::Counter& Consumed(const std::string& topic);

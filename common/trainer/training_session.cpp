@@ -179,7 +179,10 @@ Status TrainingSession::Init() {
                  "skipped ones are kept, retention never deletes them\n",
                  resumed_->id.c_str(), static_cast<long long>(resumed_->step));
   }
-  if (metrics_ != nullptr) metrics_->StartFrom(model_->stats());
+  if (metrics_ != nullptr) {
+    metrics_->StartFrom(model_->stats());
+    metrics_->snapshots_skipped_on_resume.Set(static_cast<double>(resume_skipped_.size()));
+  }
   if (options_.log_every_steps > 0) {
     const std::filesystem::path log = options_.snapshot_dir / kTrainingLogFile;
     const bool fresh = !std::filesystem::exists(log);

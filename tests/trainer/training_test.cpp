@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include <prometheus/registry.h>
+
 #include "common/evaluation/evaluator.h"
 #include "common/evaluation/online_replay.h"
 #include "common/evaluation/plots.h"
@@ -18,6 +20,7 @@
 #include "common/trainer/embedded_trainer.h"
 #include "common/trainer/model_config.h"
 #include "common/trainer/snapshot_schedule.h"
+#include "common/trainer/trainer_metrics.h"
 #include "common/trainer/training_session.h"
 #include "tests/model/planted_stream.h"
 #include "tests/testing/temp_dir.h"
@@ -275,8 +278,11 @@ TEST(TrainingSessionTest, ResumesFromTheNewestSnapshotWhenLatestIsMissing) {
     newest = TrainAndSnapshot(*session, stream, 2);
   }
   std::filesystem::remove(dir.path() / snapshot::kLatestFileName);
-  auto session = TrainingSession::Open(Session(dir.path()), nullptr);
+  prometheus::Registry registry;
+  TrainerMetrics metrics(registry);
+  auto session = TrainingSession::Open(Session(dir.path()), &metrics);
   ASSERT_TRUE(session.ok()) << session.status().ToString();
+  EXPECT_EQ(metrics.snapshots_skipped_on_resume.Value(), 1);
   ASSERT_NE((*session)->resumed(), nullptr) << "not silently from step 0";
   EXPECT_EQ((*session)->resumed()->id, newest);
   EXPECT_EQ((*session)->events_trained(), 96);
