@@ -28,8 +28,13 @@ struct ReaderOptions {
   Status Validate() const;
 };
 
-// The first `max_bytes` of `text` (cut on a UTF-8 boundary, "..." appended when cut) with CR
-// and LF written as \r and \n, so a value fits in a one-line error message.
+// `text` for an error message: CR, LF and tab as \r, \n and \t, other control characters
+// (NUL included, which would cut a C string short) and bytes that are not valid UTF-8 as \xNN;
+// valid UTF-8 is kept. Every byte shows, and none can garble a terminal.
+std::string Printable(std::string_view text);
+
+// The first `max_bytes` of `text` (cut on a UTF-8 boundary, "..." appended when cut), made
+// Printable, so a value fits in a one-line error message.
 std::string Excerpt(std::string_view text, size_t max_bytes = 80);
 
 // Where and why a record was rejected.

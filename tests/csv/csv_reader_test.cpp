@@ -339,5 +339,29 @@ TEST(CsvExcerptTest, CutsOnACharacterBoundaryAndEscapesLineEnds) {
   }
 }
 
+TEST(CsvPrintableTest, EscapesNulControlCharactersAndInvalidUtf8) {
+  struct Case {
+    std::string text;
+    std::string expected;
+  };
+  const std::vector<Case> cases = {
+      {std::string("a\0b", 3), "a\\x00b"},  // a NUL no longer cuts the message short
+      {"tab\there", "tab\\there"},
+      {"bell\x07", "bell\\x07"},
+      {"del\x7F", "del\\x7F"},
+      {"caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x91\x97", "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x91\x97"},
+      {"latin1 \xE9t\xE9", "latin1 \\xE9t\\xE9"},  // ISO-8859-1, not UTF-8
+      {"stray \x80", "stray \\x80"},
+      {"cut \xE2\x82", "cut \\xE2\\x82"},  // a truncated sequence
+      {"overlong \xC0\xAF", "overlong \\xC0\\xAF"},
+      {"surrogate \xED\xA0\x80", "surrogate \\xED\\xA0\\x80"},
+      {"already \\n escaped", "already \\n escaped"},  // idempotent on escaped text
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(Printable(c.text), c.expected) << Printable(c.text);
+  }
+  EXPECT_EQ(Excerpt(std::string("x\0y", 3)), "x\\x00y");
+}
+
 }  // namespace
 }  // namespace towerstream::csv

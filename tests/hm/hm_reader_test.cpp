@@ -295,6 +295,23 @@ TEST(HmReaderTest, FormatsRowErrorsWithFileLineColumnValueAndReason) {
   EXPECT_EQ(loaded.stats.errors[0].ToStatus().code(), StatusCode::kInvalidArgument);
 }
 
+TEST(HmReaderTest, EscapesNulAndInvalidUtf8InRowErrors) {
+  // Before, the NUL cut every printed message short after "value '0.0" and the Latin-1 byte
+  // went out raw.
+  auto loaded =
+      Load<Transaction>(TransactionsFile({"2018-09-20," + kCid1 + ",0663713001," +
+                                              std::string("0.0\0"
+                                                          "5",
+                                                          5) +
+                                              ",2",
+                                          "2018-09-20," + kCid1 + ",0663713001,\xE9t\xE9,2"}));
+  ASSERT_EQ(loaded.stats.errors.size(), 2u);
+  EXPECT_EQ(loaded.stats.errors[0].ToString(),
+            "tx.csv:2: column 'price': value '0.0\\x005': not a number");
+  EXPECT_EQ(loaded.stats.errors[1].ToString(),
+            "tx.csv:3: column 'price': value '\\xE9t\\xE9': not a number");
+}
+
 TEST(HmReaderTest, CutsLongValuesInErrors) {
   auto loaded = Load<Transaction>(
       TransactionsFile({"2018-09-20," + std::string(500, 'z') + ",0663713001,0.05,2"}));
