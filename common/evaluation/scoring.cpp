@@ -21,8 +21,7 @@ Result<TestWindow> FindTestWindow(const std::filesystem::path& data_dir,
   TestWindow window;
   TS_ASSIGN_OR_RETURN(window.files, replay::FindDataFiles(data_dir));
   if (window.files.transactions.empty()) {
-    return Status::NotFound(std::string(command) + ": no transactions file (by its header) in " +
-                            data_dir.string());
+    return window.files.Missing(command, "transactions", data_dir);
   }
   if (test_start) {
     window.start = *test_start;

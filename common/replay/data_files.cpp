@@ -9,6 +9,19 @@
 
 namespace towerstream::replay {
 
+Status DataFiles::Missing(std::string_view command, std::string_view kind,
+                          const std::filesystem::path& dir) const {
+  std::string message = std::string(command) + ": no " + std::string(kind) +
+                        " file (by its header) in " + dir.string();
+  if (unrecognised.empty()) {
+    message += " (no *.csv there)";
+  } else {
+    message += "; not recognised:";
+    for (const std::string& why : unrecognised) message += "\n  " + why;
+  }
+  return Status::NotFound(std::move(message));
+}
+
 Result<DataFiles> FindDataFiles(const std::filesystem::path& dir) {
   std::error_code error;
   std::filesystem::directory_iterator it(dir, error);
@@ -25,7 +38,10 @@ Result<DataFiles> FindDataFiles(const std::filesystem::path& dir) {
   DataFiles files;
   for (const std::filesystem::path& path : csvs) {
     Result<hm::FileKind> kind = hm::DetectFileKind(path.string());
-    if (!kind.ok()) continue;  // some other CSV, e.g. Kaggle's sample_submission.csv
+    if (!kind.ok()) {  // unreadable, empty, or some other CSV such as sample_submission.csv
+      files.unrecognised.push_back(kind.status().message());
+      continue;
+    }
     std::string* slot = *kind == hm::FileKind::kArticles    ? &files.articles
                         : *kind == hm::FileKind::kCustomers ? &files.customers
                                                             : &files.transactions;

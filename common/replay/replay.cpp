@@ -341,8 +341,7 @@ Result<std::unique_ptr<Replayer>> Replayer::Create(const ReplayOptions& options,
   TS_ASSIGN_OR_RETURN(DataFiles files, FindDataFiles(options.data_dir));
   const auto require = [&](const std::string& path, std::string_view what) -> Status {
     if (!path.empty()) return Status::Ok();
-    return Status::NotFound("replay: no " + std::string(what) + " file in '" + options.data_dir +
-                            "' (looked for *.csv files with the H&M header)");
+    return files.Missing("replay", what, options.data_dir);
   };
   if (options.send_entities) {
     TS_RETURN_IF_ERROR(require(files.articles, "articles"));

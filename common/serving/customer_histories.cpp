@@ -22,7 +22,7 @@ Result<CustomerHistories> CustomerHistories::Load(
   TS_RETURN_IF_ERROR(options.Validate());
   TS_ASSIGN_OR_RETURN(const replay::DataFiles files, replay::FindDataFiles(options.data_dir));
   if (files.transactions.empty()) {
-    return Status::NotFound("no transactions file (by its header) in " + options.data_dir.string());
+    return files.Missing("histories", "transactions", options.data_dir);
   }
   CustomerHistories out;
   out.log_ = ranking::PurchaseLog(options.purchase_log);

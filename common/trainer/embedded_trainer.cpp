@@ -248,8 +248,7 @@ Result<EmbeddedSummary> TrainEmbedded(const EmbeddedOptions& options, SnapshotSc
                                    {"customers", files.customers},
                                    {"transactions", files.transactions}}) {
     if (path.empty()) {
-      return Status::NotFound("train: no " + std::string(kind) + " file (by its header) in " +
-                              options.data_dir.string());
+      return files.Missing("train", kind, options.data_dir);
     }
   }
   EmbeddedSummary summary;

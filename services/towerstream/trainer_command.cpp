@@ -84,8 +84,7 @@ int RunTrainer(TrainerArgs& args) {
       Result<replay::DataFiles> files = replay::FindDataFiles(args.ranker_data);
       if (!files.ok()) return Fail(2, "--ranker-data: " + files.status().message());
       if (files->transactions.empty()) {
-        return Fail(2,
-                    "--ranker-data: no transactions file (by its header) in " + args.ranker_data);
+        return Fail(2, files->Missing("--ranker-data", "transactions", args.ranker_data).message());
       }
       Result<Date> last = trainer::LastTransactionDate(files->transactions);
       if (!last.ok()) return Fail(1, last.status().message());

@@ -468,6 +468,25 @@ TEST(EmbeddedTrainerTest, AMissingFileIsNamed) {
       << summary.status().message();
 }
 
+// The file is there but empty: the error names it and says why, rather than "no file".
+TEST(EmbeddedTrainerTest, AnEmptyTransactionsFileIsNamedWithWhy) {
+  towerstream::testing::ScopedTempDir dir("embedded_empty");
+  testing::PlantedDataOptions data;
+  data.customers = 10;
+  data.days = 2;
+  ASSERT_TRUE(testing::WritePlantedData(dir.path(), data).ok());
+  const std::filesystem::path transactions = dir.path() / "transactions_train.csv";
+  std::ofstream(transactions, std::ios::trunc).close();
+  SnapshotSchedule schedule({});
+  const Result<EmbeddedSummary> summary = TrainEmbedded(
+      Embedded(dir.path(), dir.path() / "snapshots"), schedule, nullptr, std::stop_token());
+  ASSERT_FALSE(summary.ok());
+  const std::string message = summary.status().message();
+  EXPECT_NE(message.find("no transactions file"), std::string::npos) << message;
+  EXPECT_NE(message.find("not recognised:\n  " + transactions.string()), std::string::npos)
+      << message;
+}
+
 // Transactions of the planted data per day, from the written file.
 std::map<Date, int64_t> TransactionsPerDay(const std::filesystem::path& data) {
   std::map<Date, int64_t> per_day;
