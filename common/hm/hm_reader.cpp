@@ -284,13 +284,40 @@ std::string_view FileKindName(FileKind kind) {
   return "unknown";
 }
 
-Result<FileKind> DetectFileKind(const std::string& path, const csv::ReaderOptions& options) {
+Result<std::optional<FileKind>> ClassifyCsv(const std::string& path,
+                                            const csv::ReaderOptions& options) {
   TS_ASSIGN_OR_RETURN(std::unique_ptr<csv::Reader> csv, csv::Reader::Open(path, options));
   TS_RETURN_IF_ERROR(ReadHeader(*csv));
+  const Fields fields = csv->fields();
   for (const auto& [kind, header] : kKinds) {
     bool index_column;
-    if (HeaderMatches(csv->fields(), header, ColumnCount(header), &index_column)) return kind;
+    if (HeaderMatches(fields, header, ColumnCount(header), &index_column))
+      return std::optional<FileKind>(kind);
   }
+  // The same columns in another order: meant as an H&M file, but the readers take the order
+  // of Kaggle's files, so say so rather than pass it over as some other CSV.
+  std::vector<std::string_view> got(fields.begin(), fields.end());
+  if (!got.empty() && IsIndexColumnName(got.front())) got.erase(got.begin());
+  std::sort(got.begin(), got.end());
+  for (const auto& [kind, header] : kKinds) {
+    std::vector<std::string_view> want;
+    for (int i = 0; i < ColumnCount(header); ++i) want.push_back(ColumnName(header, i));
+    std::sort(want.begin(), want.end());
+    if (got == want) {
+      return Status::InvalidArgument(path + ":" + std::to_string(csv->line()) +
+                                     ": the columns of H&M " + std::string(FileKindName(kind)) +
+                                     " in another order: '" + csv::Excerpt(JoinFields(fields)) +
+                                     "'; the order must be '" + std::string(header) + "'");
+    }
+  }
+  return std::optional<FileKind>();
+}
+
+Result<FileKind> DetectFileKind(const std::string& path, const csv::ReaderOptions& options) {
+  TS_ASSIGN_OR_RETURN(const std::optional<FileKind> kind, ClassifyCsv(path, options));
+  if (kind) return *kind;
+  TS_ASSIGN_OR_RETURN(std::unique_ptr<csv::Reader> csv, csv::Reader::Open(path, options));
+  TS_RETURN_IF_ERROR(ReadHeader(*csv));
   return Status::InvalidArgument(path + ":" + std::to_string(csv->line()) +
                                  ": header is not that of H&M articles, customers or "
                                  "transactions: '" +

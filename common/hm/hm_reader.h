@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -56,6 +57,13 @@ std::string_view FileKindName(FileKind kind);  // "articles", "customers", "tran
 // Reads the header of `path` and says which file it is (an extra leading unnamed index
 // column is allowed). Fails when the header is none of the three.
 Result<FileKind> DetectFileKind(const std::string& path, const csv::ReaderOptions& options = {});
+
+// Like DetectFileKind, but tells a CSV file of some other kind (nullopt: e.g. Kaggle's
+// sample_submission.csv, to be left alone) from one that should have been an H&M file and
+// cannot be read as one (an error naming the file and why): unreadable, empty, or holding
+// the columns of one of the three in another order.
+Result<std::optional<FileKind>> ClassifyCsv(const std::string& path,
+                                            const csv::ReaderOptions& options = {});
 
 // Reads one file of `Record`s (Article, Customer or Transaction): checks the header against
 // the Kaggle one (optionally preceded by the unnamed index column pandas writes, which is

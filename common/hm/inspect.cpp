@@ -174,8 +174,15 @@ Result<std::vector<std::string>> FindHmFiles(const std::string& dir) {
   fs::directory_iterator it(dir, ec);
   if (ec) return Status::IoError(dir + ": cannot list directory: " + ec.message());
   for (const fs::directory_entry& entry : it) {
-    if (!entry.is_regular_file(ec) || entry.path().extension() != ".csv") continue;
-    if (DetectFileKind(entry.path().string()).ok()) files.push_back(entry.path().string());
+    if (entry.path().extension() != ".csv") continue;
+    // A *.csv that cannot be read as one of the three (a directory, unreadable, empty, its
+    // columns in another order) is listed, so that the report shows it with why; only a
+    // readable CSV of some other kind (sample_submission.csv) is left out.
+    const Result<std::optional<FileKind>> kind =
+        entry.is_regular_file(ec) ? ClassifyCsv(entry.path().string())
+                                  : Result<std::optional<FileKind>>(Status::InvalidArgument(
+                                        entry.path().string() + ": not a regular file"));
+    if (!kind.ok() || kind->has_value()) files.push_back(entry.path().string());
   }
   if (files.empty()) {
     return Status::NotFound(dir +

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <map>
 #include <string>
 
 #include "tests/testing/temp_dir.h"
@@ -142,6 +144,33 @@ TEST(InspectTest, FileWithUnknownHeaderIsReportedNotFatal) {
   EXPECT_FALSE(report->files[0].status.ok());
   EXPECT_TRUE(report->files[1].status.ok());
   EXPECT_EQ(report->files[1].stats.rows_ok, 2);
+}
+
+// Before, each of these was passed over without a word and inspect exited 0.
+TEST(InspectTest, ReportsEveryCsvOfADirectoryThatCannotBeRead) {
+  ScopedTempDir dir;
+  WriteDataset(dir);
+  const std::string empty = dir.WriteFile("empty.csv", "");
+  const std::string reordered = dir.WriteFile(
+      "reordered.csv", "customer_id,t_dat,article_id,price,sales_channel_id\n" +
+                           std::string(kCustomerA) + ",2018-09-20,0108775015,0.05,2\n");
+  std::filesystem::create_directory(dir.path() / "folder.csv");
+  dir.WriteFile("sample_submission.csv", "customer_id,prediction\nx,0108775015\n");
+  Result<InspectReport> report = Inspect({dir.path().string()}, InspectOptions{});
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  ASSERT_EQ(report->files.size(), 6u) << "the three, and three that cannot be read as one";
+  EXPECT_FALSE(report->all_ok());
+  std::map<std::string, std::string> errors;
+  for (const FileReport& f : report->files) {
+    if (!f.status.ok()) errors[std::filesystem::path(f.path).filename()] = f.status.message();
+  }
+  ASSERT_EQ(errors.size(), 3u);
+  EXPECT_NE(errors["empty.csv"].find("empty file"), std::string::npos) << errors["empty.csv"];
+  EXPECT_NE(errors["reordered.csv"].find("the columns of H&M transactions in another order"),
+            std::string::npos)
+      << errors["reordered.csv"];
+  EXPECT_NE(errors["folder.csv"].find("folder.csv"), std::string::npos) << errors["folder.csv"];
+  EXPECT_FALSE(errors.contains("sample_submission.csv")) << "another kind of CSV is left alone";
 }
 
 }  // namespace
