@@ -222,6 +222,20 @@ class Session;
 
 // Everything the io thread works on. Apart from construction, Listen() and Stop(), every member
 // is touched only on the io thread (Stop() touches them after joining it).
+namespace {
+
+// A complete HTTP 503 for a connection beyond every limit, sent without a session.
+std::string BusyResponse(int max_connections) {
+  const std::string body = JsonError(503, "too many connections (max_connections is " +
+                                              std::to_string(max_connections) + ")")
+                               .body;
+  return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+         "Cache-Control: no-store\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+}  // namespace
+
 class ServerCore {
  public:
   ServerCore(const AdminServerOptions& options, Handler handler)
@@ -232,7 +246,8 @@ class ServerCore {
         acceptor_(io_),
         accept_retry_(io_),
         shutdown_timer_(io_),
-        gate_(std::make_shared<ReplyGate>(io_)) {}
+        gate_(std::make_shared<ReplyGate>(io_)),
+        busy_response_(BusyResponse(options.max_connections)) {}
 
   ~ServerCore() { Stop(); }
 
@@ -269,6 +284,8 @@ class ServerCore {
   std::unordered_map<Session*, std::shared_ptr<Session>> sessions_;
   int active_sessions_ = 0;     // counted against max_connections
   int rejecting_sessions_ = 0;  // being answered 503
+  // The whole 503 a connection gets when even the refusing sessions are at their limit.
+  const std::string busy_response_;
   bool stopping_ = false;
   std::thread thread_;
 };
@@ -649,8 +666,17 @@ void ServerCore::OnAccept(const ErrorCode& error, tcp::socket socket) {
   }
   const bool rejected = active_sessions_ >= options_.max_connections;
   if (rejected && rejecting_sessions_ >= options_.max_connections) {
-    // A flood: even the 503s would pile up; drop without an answer.
+    // A flood: sessions for the 503s would pile up. The answer goes out from a fixed buffer
+    // instead, in one non-blocking write the kernel's send buffer takes at once.
     ErrorCode ignored;
+    socket.non_blocking(true, ignored);
+    socket.write_some(asio::buffer(busy_response_), ignored);
+    socket.shutdown(tcp::socket::shutdown_send, ignored);
+    // What the client sent already is read and dropped: closing over unread data would reset
+    // the connection, and the client could lose the answer with it.
+    std::array<char, 4096> discard;
+    while (socket.read_some(asio::buffer(discard), ignored) > 0) {
+    }
     socket.close(ignored);
   } else {
     auto session = std::make_shared<Session>(*this, std::move(socket), rejected);

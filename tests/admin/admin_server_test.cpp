@@ -639,6 +639,30 @@ TEST_F(AdminServerTest, AnswersConnectionsBeyondTheLimitWith503) {
   EXPECT_EQ(handler_calls_, 1);
 }
 
+// Beyond max_connections refusing sessions too, a connection used to be closed without a word
+// (136 of 200 in a flood): now every one gets its 503.
+TEST_F(AdminServerTest, AnswersAFloodOfConnectionsEachWith503) {
+  AdminServerOptions options = LoopbackOptions();
+  options.max_connections = 1;
+  StartEcho(options);
+  RawClient held(server_->port());
+  ASSERT_TRUE(held.Send("GET /a HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_EQ(StatusOf(held.ReadResponse()), 200);  // the one connection, kept alive
+  std::vector<std::unique_ptr<RawClient>> flood;
+  for (int i = 0; i < 40; ++i) {
+    flood.push_back(std::make_unique<RawClient>(server_->port()));
+    ASSERT_TRUE(flood.back()->Send("GET /b HTTP/1.1\r\nHost: x\r\n\r\n"));
+  }
+  int answered = 0;
+  for (const auto& client : flood) {
+    const std::string response = client->ReadResponse();
+    EXPECT_EQ(StatusOf(response), 503) << response;
+    answered += StatusOf(response) == 503;
+  }
+  EXPECT_EQ(answered, 40);
+  EXPECT_EQ(handler_calls_, 1);
+}
+
 // --- Server: token
 // ------------------------------------------------------------------------------------
 
