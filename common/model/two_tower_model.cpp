@@ -7,9 +7,12 @@
 #include <torch/serialize.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <functional>
+#include <sstream>
 #include <string>
 #include <utility>
 
@@ -56,13 +59,17 @@ Status AtLeast(std::string_view field, int64_t value, int64_t min) {
                                  std::to_string(min) + ", got " + std::to_string(value));
 }
 
+// The operating system's reason for the last failed call, e.g. "No space left on device".
+std::string OsReason(int error) { return error != 0 ? std::strerror(error) : "unknown reason"; }
+
 Status WriteFile(const std::filesystem::path& path,
                  const std::function<Status(std::ostream&)>& write) {
+  errno = 0;
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) return Status::IoError("cannot create " + path.string());
+  if (!out) return Status::IoError("cannot create " + path.string() + ": " + OsReason(errno));
   TS_RETURN_IF_ERROR(write(out).WithContext(path.string()));
-  out.flush();
-  if (!out) return Status::IoError("write failed: " + path.string());
+  out.close();  // the last buffered bytes reach the file here, and may not fit
+  if (out.fail()) return Status::IoError("cannot write " + path.string() + ": " + OsReason(errno));
   return Status::Ok();
 }
 
@@ -502,8 +509,15 @@ Result<std::vector<std::string>> TwoTowerModel::Save(const std::filesystem::path
       item_tower_->save(item);
       archive.write("query_tower", query);
       archive.write("item_tower", item);
-      archive.save_to((dir / kTowersFile).string());
-      files.emplace_back(kTowersFile);
+      // Into memory first: LibTorch's file writer finishes the file in its destructor, where a
+      // full disk ends the process (std::terminate) instead of raising an error.
+      std::ostringstream towers(std::ios::binary);
+      archive.save_to(towers);
+      TS_RETURN_IF_ERROR(write(kTowersFile, [&](std::ostream& o) {
+        const std::string bytes = towers.str();
+        o.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+        return Status::Ok();
+      }));
     }
   } catch (const std::exception& e) {
     return Status::IoError("model: cannot save the towers into " + dir.string() + ": " + e.what());

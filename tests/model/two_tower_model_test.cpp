@@ -5,6 +5,10 @@
 #include <torch/cuda.h>
 #include <torch/types.h>
 
+#include <sys/mount.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -118,6 +122,29 @@ TEST(TwoTowerModelTest, TrainAsyncGivesEachStepsStatisticsWhenAskedLater) {
   EXPECT_TRUE(
       torch::equal(async->CatalogueEmbeddings()->vectors, sync->CatalogueEmbeddings()->vectors));
   EXPECT_FALSE(async->TrainAsync({}).ok());
+}
+
+// A full disk is an error naming the reason, not an abort: LibTorch's file writer finished the
+// towers' file in its destructor and ended the process with std::terminate (issue 12).
+TEST(TwoTowerModelTest, SavingOntoAFullDiskFailsWithTheReason) {
+  towerstream::testing::ScopedTempDir dir("model_full_disk");
+  const std::filesystem::path full = dir.path() / "full";
+  std::filesystem::create_directory(full);
+  if (::mount("tmpfs", full.c_str(), "tmpfs", 0, "size=16k") != 0) {
+    GTEST_SKIP() << "needs to mount a 16 KiB tmpfs (as root): " << std::strerror(errno);
+  }
+  struct Unmount {
+    std::filesystem::path path;
+    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
+  } unmount{full};
+  PlantedStream stream(500, 100, 4, 0.8, 3);
+  auto model = MakeModel(SmallModelOptions());
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(model->Train(stream.Batch(64)).ok());
+  const Result<std::vector<std::string>> saved = model->Save(full);
+  ASSERT_FALSE(saved.ok());
+  EXPECT_EQ(saved.status().code(), StatusCode::kIoError);
+  EXPECT_NE(saved.status().message().find("No space left on device"), std::string::npos)
+      << saved.status().ToString();
 }
 
 TEST(TwoTowerModelTest, SaveThenLoadGivesIdenticalScoresAndContinuesIdentically) {
