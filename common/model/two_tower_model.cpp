@@ -67,7 +67,14 @@ Status WriteFile(const std::filesystem::path& path,
   errno = 0;
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out) return Status::IoError("cannot create " + path.string() + ": " + OsReason(errno));
-  TS_RETURN_IF_ERROR(write(out).WithContext(path.string()));
+  errno = 0;
+  if (const Status wrote = write(out); !wrote.ok()) {
+    // The writers check the stream, which knows only that it failed: the OS says why.
+    const int error = errno;
+    const Status named = wrote.WithContext(path.string());
+    if (error == 0) return named;
+    return Status::IoError(named.message() + " (" + OsReason(error) + ")");
+  }
   out.close();  // the last buffered bytes reach the file here, and may not fit
   if (out.fail()) return Status::IoError("cannot write " + path.string() + ": " + OsReason(errno));
   return Status::Ok();

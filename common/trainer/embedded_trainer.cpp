@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include "common/base/progress.h"
@@ -223,6 +224,9 @@ Status EmbeddedOptions::Validate() const {
   }
   if (history_length < 0) return Status::InvalidArgument("train: --history-length is negative");
   if (ranker_days < 0) return Status::InvalidArgument("train: --ranker-days is negative");
+  if (final_snapshot_patience.count() < 0) {
+    return Status::InvalidArgument("train: the final snapshot's patience is negative");
+  }
   return session.Validate();
 }
 
@@ -329,6 +333,50 @@ Result<EmbeddedSummary> TrainEmbedded(const EmbeddedOptions& options, SnapshotSc
     schedule.Done(session->events_trained());
     return Status::Ok();
   };
+  // A periodic snapshot that fails for want of space costs only its retry: training goes on,
+  // and the next attempt waits a little longer each time (not after every micro-batch).
+  SteadyClock::time_point next_snapshot_try{};
+  std::chrono::seconds snapshot_backoff{1};
+  const auto periodic_snapshot = [&]() -> Status {
+    if (SteadyClock::now() < next_snapshot_try) return Status::Ok();
+    const Status written = snapshot();
+    if (written.ok() || written.code() != StatusCode::kIoError) {
+      snapshot_backoff = std::chrono::seconds(1);
+      return written;
+    }
+    std::fprintf(
+        stderr,
+        "towerstream train: warning: snapshot failed, training goes on (next try in %lld s): %s\n",
+        static_cast<long long>(snapshot_backoff.count()), written.message().c_str());
+    next_snapshot_try = SteadyClock::now() + snapshot_backoff;
+    snapshot_backoff = std::min(2 * snapshot_backoff, std::chrono::seconds(300));
+    return Status::Ok();
+  };
+  // The last snapshot holds the whole run: when the disk is full it is retried, with the reason
+  // and what to do, for final_snapshot_patience (Ctrl-C gives up).
+  const auto final_snapshot = [&]() -> Status {
+    Status written = snapshot();
+    const SteadyClock::time_point give_up = SteadyClock::now() + options.final_snapshot_patience;
+    std::chrono::seconds pause{2};
+    while (!written.ok() && written.code() == StatusCode::kIoError && !stop.stop_requested() &&
+           SteadyClock::now() + pause <= give_up) {
+      std::fprintf(stderr,
+                   "towerstream train: the final snapshot failed: %s\n  free space in %s: "
+                   "retrying in %lld s, for up to %lld s more (Ctrl-C gives up)\n",
+                   written.message().c_str(), options.session.snapshot_dir.string().c_str(),
+                   static_cast<long long>(pause.count()),
+                   static_cast<long long>(std::chrono::duration_cast<std::chrono::seconds>(
+                                              give_up - SteadyClock::now())
+                                              .count()));
+      const SteadyClock::time_point resume = SteadyClock::now() + pause;
+      while (SteadyClock::now() < resume && !stop.stop_requested()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      written = snapshot();
+      pause = std::min(2 * pause, std::chrono::seconds(60));
+    }
+    return written;
+  };
 
   const Date ranker_week_start = summary.until + (-options.ranker_days);
   // A session resumed from this run's snapshot carries the ranker if it was fitted already.
@@ -415,7 +463,7 @@ Result<EmbeddedSummary> TrainEmbedded(const EmbeddedOptions& options, SnapshotSc
       }
       summary.interrupted = stop.stop_requested();
       if (!summary.interrupted && schedule.Due(session->events_trained())) {
-        TS_RETURN_IF_ERROR(snapshot());
+        TS_RETURN_IF_ERROR(periodic_snapshot());
       }
       if (summary.interrupted || !chunk.more) break;
     }
@@ -440,7 +488,7 @@ Result<EmbeddedSummary> TrainEmbedded(const EmbeddedOptions& options, SnapshotSc
                  "alone\n",
                  ranker_week_start.ToString().c_str(), (summary.until + (-1)).ToString().c_str());
   }
-  TS_RETURN_IF_ERROR(snapshot());
+  TS_RETURN_IF_ERROR(final_snapshot());
   summary.ranker =
       session->ranker() ? session->ranker()->Describe() : ranking::Ranker::TowerOnly().Describe();
   session->EndTracking(summary.interrupted ? mlflow::RunStatus::kKilled

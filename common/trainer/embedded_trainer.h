@@ -8,6 +8,7 @@
 // run resumed from LATEST skips exactly those. Runs on the calling thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -37,8 +38,12 @@ struct EmbeddedOptions {
   // Where the enrichment's RocksDB store lives; empty: a folder in the system's temp dir,
   // removed at the end.
   std::filesystem::path state_dir;
-  // Extra snapshots during the run (the last one is always written).
+  // Extra snapshots during the run (the last one is always written). One that fails (a full
+  // disk) is logged and tried again later, with a growing pause, while training goes on.
   SnapshotEvery snapshot_every;
+  // How long the last snapshot is retried when it fails with an I/O error (a full disk), so
+  // that the user can free space rather than lose the run; 0 gives up at once.
+  std::chrono::seconds final_snapshot_patience{600};
   // Purchases per example's history (ingest's --history-length).
   int history_length = 20;
   // Model, snapshot folder and progressive validation.

@@ -1,13 +1,19 @@
 // The trainer's building blocks without Kafka: model config JSON, the snapshot schedule, the
 // training session's snapshots and resume, and embedded training end to end on CSV files.
+#include <sys/mount.h>
+
 #include <gtest/gtest.h>
 
+#include <cerrno>
+#include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <stop_token>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <prometheus/registry.h>
@@ -451,6 +457,53 @@ TEST(EmbeddedTrainerTest, UnsortedTransactionsFailNamingTheLine) {
   EXPECT_NE(summary.status().message().find("transactions_train.csv:"), std::string::npos)
       << summary.status().message();
   EXPECT_NE(summary.status().message().find("sorted by t_dat"), std::string::npos);
+}
+
+// A full snapshot disk no longer costs the run: periodic snapshots fail with a warning while
+// training goes on, and the final one waits until space is freed (issue 12). Needs a small
+// tmpfs, which only root can mount.
+TEST(EmbeddedTrainerTest, FinalSnapshotWaitsForSpaceRatherThanLosingTheRun) {
+  towerstream::testing::ScopedTempDir dir("embedded_full_disk");
+  testing::PlantedDataOptions data;
+  data.customers = 60;
+  data.days = 30;
+  ASSERT_TRUE(testing::WritePlantedData(dir.path() / "data", data).ok());
+  const std::filesystem::path disk = dir.path() / "disk";
+  std::filesystem::create_directory(disk);
+  if (::mount("tmpfs", disk.c_str(), "tmpfs", 0, "size=8m") != 0) {
+    GTEST_SKIP() << "needs to mount an 8 MiB tmpfs (as root): " << std::strerror(errno);
+  }
+  struct Unmount {
+    std::filesystem::path path;
+    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
+  } unmount{disk};
+  // All but 32 KiB taken: no snapshot fits until the filler goes.
+  const std::filesystem::path filler = disk / "filler";
+  {
+    std::ofstream out(filler, std::ios::binary);
+    const std::string block(64 * 1024, 'x');
+    for (int i = 0; i < 8 * 16 - 1; ++i) out.write(block.data(), block.size());
+    out.write(block.data(), 32 * 1024);
+  }
+  EmbeddedOptions options = Embedded(dir.path() / "data", disk / "snapshots");
+  options.snapshot_every = SnapshotEvery{.events = 50, .time = {}};
+  options.final_snapshot_patience = std::chrono::seconds(60);
+  std::jthread free_space([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+    std::filesystem::remove(filler);
+  });
+  ::testing::internal::CaptureStderr();
+  SnapshotSchedule schedule(options.snapshot_every);
+  const Result<EmbeddedSummary> summary =
+      TrainEmbedded(options, schedule, nullptr, std::stop_token());
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(summary.ok()) << summary.status().ToString() << "\n" << log;
+  EXPECT_TRUE(std::filesystem::exists(disk / "snapshots" / summary->snapshot_id));
+  EXPECT_NE(log.find("No space left on device"), std::string::npos) << log;
+  EXPECT_NE(log.find("snapshot failed, training goes on"), std::string::npos) << log;
+  EXPECT_NE(log.find("the final snapshot failed"), std::string::npos) << log;
+  const auto loaded = LoadModelSnapshot(disk / "snapshots", torch::kCPU);
+  EXPECT_TRUE(loaded.ok()) << loaded.status().ToString();
 }
 
 TEST(EmbeddedTrainerTest, AMissingFileIsNamed) {
