@@ -34,6 +34,9 @@ using std::chrono::milliseconds;
 constexpr milliseconds kMetadataTimeout{10'000};
 constexpr milliseconds kTopicWait{2'000};
 constexpr milliseconds kPollSlice{100};
+// Pauses between attempts after a failed snapshot, doubling from the first to the most.
+constexpr std::chrono::seconds kFirstSnapshotBackoff{1};
+constexpr std::chrono::seconds kMaxSnapshotBackoff{300};
 constexpr milliseconds kGaugeInterval{1'000};
 constexpr milliseconds kFlushTimeout{60'000};
 // Consume errors are logged at most this often (a broker outage repeats them).
@@ -114,6 +117,7 @@ class Trainer::Impl {
     int64_t consumed = 0;
     int64_t dead_lettered = 0;
     int64_t held = 0;  // consumed, waiting in event-time order for a micro-batch
+    int64_t snapshot_failures = 0;
     std::string state = "starting";
   };
 
@@ -165,6 +169,10 @@ class Trainer::Impl {
   int32_t partitions_ = 0;  // of hm.examples, all assigned to this trainer
   std::map<int32_t, int64_t> lag_;
   Clock::time_point last_error_log_{};
+  // After a failed snapshot: when to try again, and the pause after the next failure.
+  Clock::time_point next_snapshot_try_{};
+  std::chrono::seconds snapshot_backoff_ = kFirstSnapshotBackoff;
+  int64_t snapshot_failures_ = 0;
 
   std::mutex mu_;
   Published published_;                         // guarded by mu_
@@ -429,9 +437,12 @@ Status Trainer::Impl::Snapshot() {
     waiters.swap(snapshot_waiters_);
   }
   if (!id.ok()) {
+    ++snapshot_failures_;
+    metrics_.snapshot_failures.Increment();
     for (admin::Reply& reply : waiters) {
       reply(admin::JsonError(500, "snapshot failed: " + id.status().message()));
     }
+    Publish("training");
     return id.status();
   }
   schedule_->Done(session_->events_trained());
@@ -491,6 +502,7 @@ void Trainer::Impl::Publish(const std::string& state) {
   p.consumed = consumed_;
   p.dead_lettered = dead_lettered_;
   p.held = order_ ? order_->buffered() : 0;
+  p.snapshot_failures = snapshot_failures_;
   p.state = state;
   std::lock_guard lock(mu_);
   published_ = std::move(p);
@@ -541,6 +553,7 @@ nlohmann::json Trainer::Impl::StatusJson() {
       {"offsets", offsets},
       {"lag", lag},
       {"last_snapshot", last_snapshot},
+      {"snapshot_failures", p.snapshot_failures},
       {"resumed_from",
        s.resumed_from.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.resumed_from)},
       {"resume_skipped", resume_skipped},
@@ -610,11 +623,19 @@ Status Trainer::Impl::Run(std::stop_token stop) {
       TS_RETURN_IF_ERROR(TrainPending());
       if (!full) break;
     }
-    if (schedule_->Due(session_->events_trained())) {
+    if (schedule_->Due(session_->events_trained()) && Clock::now() >= next_snapshot_try_) {
       TS_RETURN_IF_ERROR(FlushDeadLetters());
       const Status s = Snapshot();
-      // A failed snapshot is retried at the next opportunity; training goes on meanwhile.
-      if (!s.ok()) Log("snapshot failed (will retry): %s", s.message().c_str());
+      // A failed snapshot (a full disk) is retried after a pause that doubles up to 5 minutes,
+      // not after every micro-batch; training goes on meanwhile.
+      if (s.ok()) {
+        snapshot_backoff_ = kFirstSnapshotBackoff;
+      } else {
+        Log("snapshot failed (next try in %lld s): %s",
+            static_cast<long long>(snapshot_backoff_.count()), s.message().c_str());
+        next_snapshot_try_ = Clock::now() + snapshot_backoff_;
+        snapshot_backoff_ = std::min(2 * snapshot_backoff_, kMaxSnapshotBackoff);
+      }
     }
     if (Clock::now() - last_gauges >= kGaugeInterval) {
       last_gauges = Clock::now();

@@ -110,7 +110,12 @@ TrainerMetrics::Families::Families(prometheus::Registry& r, const std::string& s
                          .Help("Snapshots (or a missing LATEST) the run passed over as damaged "
                                "when it resumed; above 0, it resumed from an older snapshot")
                          .Labels({{"service", service}})
-                         .Register(r)) {}
+                         .Register(r)),
+      snapshot_failures(BuildCounter()
+                            .Name("towerstream_snapshot_failures_total")
+                            .Help("Snapshots that could not be written (see the log for why)")
+                            .Labels({{"service", service}})
+                            .Register(r)) {}
 
 TrainerMetrics::TrainerMetrics(prometheus::Registry& registry, std::string service)
     : service_(std::move(service)),
@@ -126,6 +131,7 @@ TrainerMetrics::TrainerMetrics(prometheus::Registry& registry, std::string servi
       snapshots(families_.snapshots.Add({})),
       snapshot_duration(families_.snapshot_duration.Add({}, SnapshotBuckets())),
       snapshot_last_success(families_.snapshot_time.Add({})),
+      snapshot_failures(families_.snapshot_failures.Add({})),
       snapshots_skipped_on_resume(families_.resume_skipped.Add({})),
       customers_vocabulary_(families_.vocabulary.Add({{"vocabulary", "customers"}})),
       articles_vocabulary_(families_.vocabulary.Add({{"vocabulary", "articles"}})),

@@ -44,6 +44,7 @@ class TrainerMetrics {
     prometheus::Family<prometheus::Gauge>& snapshot_time;
     prometheus::Family<prometheus::Gauge>& lag;
     prometheus::Family<prometheus::Gauge>& resume_skipped;
+    prometheus::Family<prometheus::Counter>& snapshot_failures;
   };
   std::string service_;
   Families families_;
@@ -74,6 +75,8 @@ class TrainerMetrics {
   prometheus::Counter& snapshots;
   prometheus::Histogram& snapshot_duration;
   prometheus::Gauge& snapshot_last_success;
+  // towerstream_snapshot_failures_total: snapshots that could not be written (a full disk).
+  prometheus::Counter& snapshot_failures;
   // towerstream_snapshots_skipped_on_resume: what the run passed over to resume (damaged
   // snapshots, a missing LATEST); 0 when it resumed from LATEST or started afresh.
   prometheus::Gauge& snapshots_skipped_on_resume;

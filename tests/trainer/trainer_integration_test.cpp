@@ -1,10 +1,14 @@
 // The trainer service against the real broker (ctest fixture `kafka`): consuming hm.examples,
 // dead letters, the admin API, snapshots with offsets, resume, metrics and the snapshot CLI.
 #include <signal.h>
+#include <sys/mount.h>
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <future>
 #include <memory>
 #include <sstream>
@@ -295,6 +299,58 @@ TEST_F(TrainerIntegrationTest, TrainsThePartitionsInEventTimeOrder) {
   EXPECT_EQ(manifest->events_trained, 1500);
   EXPECT_EQ(manifest->trained_digest, testing::ExpectedDigest(examples))
       << "reordered, every example is still trained exactly once";
+}
+
+// On a full snapshot disk the trainer used to retry after every micro-batch (1,657 failures in
+// 13 s); now the pause between attempts doubles, failures are counted, and the first attempt
+// after space is freed succeeds. Needs a small tmpfs, which only root can mount.
+TEST_F(TrainerIntegrationTest, SnapshotFailuresBackOffAndAreCounted) {
+  towerstream::testing::ScopedTempDir dir("trainer_full_disk");
+  const std::filesystem::path disk = dir.path() / "disk";
+  std::filesystem::create_directory(disk);
+  if (::mount("tmpfs", disk.c_str(), "tmpfs", 0, "size=8m") != 0) {
+    GTEST_SKIP() << "needs to mount an 8 MiB tmpfs (as root): " << std::strerror(errno);
+  }
+  struct Unmount {
+    std::filesystem::path path;
+    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
+  } unmount{disk};
+  const std::filesystem::path filler = disk / "filler";
+  {
+    std::ofstream out(filler, std::ios::binary);
+    const std::string block(64 * 1024, 'x');
+    for (int i = 0; i < 8 * 16 - 1; ++i) out.write(block.data(), block.size());
+    out.write(block.data(), 32 * 1024);  // 32 KiB left: no snapshot fits
+  }
+  const std::vector<events::ExampleEvent> examples = testing::MakeExamples(60, 40, 300, 0, 7);
+  ASSERT_TRUE(testing::ProduceExamples(*producer_, prefix_, examples, kPartitions).ok());
+  TrainerOptions options = Options(disk / "snapshots");
+  options.snapshot_every = SnapshotEvery{.events = 50, .time = {}};
+  auto running = Start(options);
+  ASSERT_NE(running, nullptr);
+  const std::string admin = running->trainer->admin_address();
+  ASSERT_TRUE(AwaitTrained(admin, 300).ok());
+  std::this_thread::sleep_for(seconds(3));
+  Result<nlohmann::json> status = testing::AdminCall(admin, "GET", "/status");
+  ASSERT_TRUE(status.ok());
+  const int64_t failures = (*status)["snapshot_failures"].get<int64_t>();
+  EXPECT_GE(failures, 1);
+  EXPECT_LE(failures, 5) << "retried without a pause";
+  EXPECT_TRUE((*status)["last_snapshot"].is_null());
+
+  std::filesystem::remove(filler);
+  const auto deadline = Clock::now() + seconds(30);
+  while (Clock::now() < deadline) {
+    status = testing::AdminCall(admin, "GET", "/status");
+    if (status.ok() && !(*status)["last_snapshot"].is_null()) break;
+    std::this_thread::sleep_for(milliseconds(200));
+  }
+  ASSERT_TRUE(status.ok());
+  EXPECT_FALSE((*status)["last_snapshot"].is_null()) << status->dump();
+  ASSERT_TRUE(running->Stop().ok());
+  Result<snapshot::Manifest> manifest = testing::LatestManifest(disk / "snapshots");
+  ASSERT_TRUE(manifest.ok()) << manifest.status().ToString();
+  EXPECT_EQ(manifest->events_trained, 300);
 }
 
 TEST_F(TrainerIntegrationTest, AdminApiAnswersStatusHealthAndErrors) {
