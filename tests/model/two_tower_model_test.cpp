@@ -5,10 +5,6 @@
 #include <torch/cuda.h>
 #include <torch/types.h>
 
-#include <sys/mount.h>
-
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -16,6 +12,7 @@
 
 #include "tests/model/planted_stream.h"
 #include "tests/model/small_model.h"
+#include "tests/testing/small_disk.h"
 #include "tests/testing/temp_dir.h"
 
 namespace towerstream::model {
@@ -128,19 +125,14 @@ TEST(TwoTowerModelTest, TrainAsyncGivesEachStepsStatisticsWhenAskedLater) {
 // towers' file in its destructor and ended the process with std::terminate (issue 12).
 TEST(TwoTowerModelTest, SavingOntoAFullDiskFailsWithTheReason) {
   towerstream::testing::ScopedTempDir dir("model_full_disk");
-  const std::filesystem::path full = dir.path() / "full";
-  std::filesystem::create_directory(full);
-  if (::mount("tmpfs", full.c_str(), "tmpfs", 0, "size=16k") != 0) {
-    GTEST_SKIP() << "needs to mount a 16 KiB tmpfs (as root): " << std::strerror(errno);
-  }
-  struct Unmount {
-    std::filesystem::path path;
-    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
-  } unmount{full};
+  std::string why;
+  const auto full =
+      towerstream::testing::SmallDisk::Mount(dir.path() / "full", 16 * 1024, 16 * 1024, &why);
+  if (!full) GTEST_SKIP() << why;
   PlantedStream stream(500, 100, 4, 0.8, 3);
   auto model = MakeModel(SmallModelOptions());
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(model->Train(stream.Batch(64)).ok());
-  const Result<std::vector<std::string>> saved = model->Save(full);
+  const Result<std::vector<std::string>> saved = model->Save(full->dir());
   ASSERT_FALSE(saved.ok());
   EXPECT_EQ(saved.status().code(), StatusCode::kIoError);
   EXPECT_NE(saved.status().message().find("No space left on device"), std::string::npos)

@@ -1,7 +1,6 @@
 // The trainer service against the real broker (ctest fixture `kafka`): consuming hm.examples,
 // dead letters, the admin API, snapshots with offsets, resume, metrics and the snapshot CLI.
 #include <signal.h>
-#include <sys/mount.h>
 
 #include <gtest/gtest.h>
 
@@ -25,6 +24,7 @@
 #include "common/trainer/trainer.h"
 #include "tests/harness/test_services.h"
 #include "tests/ingest/ingest_test_support.h"
+#include "tests/testing/small_disk.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/trainer/trainer_test_support.h"
 
@@ -306,22 +306,12 @@ TEST_F(TrainerIntegrationTest, TrainsThePartitionsInEventTimeOrder) {
 // after space is freed succeeds. Needs a small tmpfs, which only root can mount.
 TEST_F(TrainerIntegrationTest, SnapshotFailuresBackOffAndAreCounted) {
   towerstream::testing::ScopedTempDir dir("trainer_full_disk");
-  const std::filesystem::path disk = dir.path() / "disk";
-  std::filesystem::create_directory(disk);
-  if (::mount("tmpfs", disk.c_str(), "tmpfs", 0, "size=8m") != 0) {
-    GTEST_SKIP() << "needs to mount an 8 MiB tmpfs (as root): " << std::strerror(errno);
-  }
-  struct Unmount {
-    std::filesystem::path path;
-    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
-  } unmount{disk};
-  const std::filesystem::path filler = disk / "filler";
-  {
-    std::ofstream out(filler, std::ios::binary);
-    const std::string block(64 * 1024, 'x');
-    for (int i = 0; i < 8 * 16 - 1; ++i) out.write(block.data(), block.size());
-    out.write(block.data(), 32 * 1024);  // 32 KiB left: no snapshot fits
-  }
+  // 32 KiB left: no snapshot fits until FreeSpace().
+  std::string why;
+  const auto small =
+      towerstream::testing::SmallDisk::Mount(dir.path() / "disk", 8 << 20, 32 << 10, &why);
+  if (!small) GTEST_SKIP() << why;
+  const std::filesystem::path& disk = small->dir();
   const std::vector<events::ExampleEvent> examples = testing::MakeExamples(60, 40, 300, 0, 7);
   ASSERT_TRUE(testing::ProduceExamples(*producer_, prefix_, examples, kPartitions).ok());
   TrainerOptions options = Options(disk / "snapshots");
@@ -338,7 +328,7 @@ TEST_F(TrainerIntegrationTest, SnapshotFailuresBackOffAndAreCounted) {
   EXPECT_LE(failures, 5) << "retried without a pause";
   EXPECT_TRUE((*status)["last_snapshot"].is_null());
 
-  std::filesystem::remove(filler);
+  small->FreeSpace();
   const auto deadline = Clock::now() + seconds(30);
   while (Clock::now() < deadline) {
     status = testing::AdminCall(admin, "GET", "/status");

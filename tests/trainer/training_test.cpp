@@ -1,7 +1,5 @@
 // The trainer's building blocks without Kafka: model config JSON, the snapshot schedule, the
 // training session's snapshots and resume, and embedded training end to end on CSV files.
-#include <sys/mount.h>
-
 #include <gtest/gtest.h>
 
 #include <cerrno>
@@ -29,6 +27,7 @@
 #include "common/trainer/trainer_metrics.h"
 #include "common/trainer/training_session.h"
 #include "tests/model/planted_stream.h"
+#include "tests/testing/small_disk.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/trainer/planted_data.h"
 #include "tests/trainer/trainer_test_support.h"
@@ -468,29 +467,18 @@ TEST(EmbeddedTrainerTest, FinalSnapshotWaitsForSpaceRatherThanLosingTheRun) {
   data.customers = 60;
   data.days = 30;
   ASSERT_TRUE(testing::WritePlantedData(dir.path() / "data", data).ok());
-  const std::filesystem::path disk = dir.path() / "disk";
-  std::filesystem::create_directory(disk);
-  if (::mount("tmpfs", disk.c_str(), "tmpfs", 0, "size=8m") != 0) {
-    GTEST_SKIP() << "needs to mount an 8 MiB tmpfs (as root): " << std::strerror(errno);
-  }
-  struct Unmount {
-    std::filesystem::path path;
-    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
-  } unmount{disk};
   // All but 32 KiB taken: no snapshot fits until the filler goes.
-  const std::filesystem::path filler = disk / "filler";
-  {
-    std::ofstream out(filler, std::ios::binary);
-    const std::string block(64 * 1024, 'x');
-    for (int i = 0; i < 8 * 16 - 1; ++i) out.write(block.data(), block.size());
-    out.write(block.data(), 32 * 1024);
-  }
+  std::string why;
+  const auto small =
+      towerstream::testing::SmallDisk::Mount(dir.path() / "disk", 8 << 20, 32 << 10, &why);
+  if (!small) GTEST_SKIP() << why;
+  const std::filesystem::path& disk = small->dir();
   EmbeddedOptions options = Embedded(dir.path() / "data", disk / "snapshots");
   options.snapshot_every = SnapshotEvery{.events = 50, .time = {}};
   options.final_snapshot_patience = std::chrono::seconds(60);
   std::jthread free_space([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(2500));
-    std::filesystem::remove(filler);
+    small->FreeSpace();
   });
   ::testing::internal::CaptureStderr();
   SnapshotSchedule schedule(options.snapshot_every);
