@@ -6,7 +6,15 @@
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
+#include <rocksdb/env.h>
 #include <rocksdb/write_batch.h>
+#include <sys/time.h>
+
+#include <cstdarg>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <mutex>
 
 #include <algorithm>
 #include <chrono>
@@ -52,6 +60,48 @@ std::string PositionKey(std::string_view topic, int32_t partition) {
     key.push_back(static_cast<char>((p >> shift) & 0xff));
   return key;
 }
+
+// RocksDB's own info log (LOG in the database folder) asserts, aborting the process, on the
+// first line after an append to it failed; on a full disk that comes before any error reaches
+// us, so ingest died with SIGABRT instead of saying "No space left". This log writes the same
+// lines to the same file and drops a line it cannot write. The previous run's LOG is kept as
+// LOG.old.
+class TolerantInfoLog final : public rocksdb::Logger {
+ public:
+  explicit TolerantInfoLog(const std::string& folder)
+      : rocksdb::Logger(rocksdb::InfoLogLevel::INFO_LEVEL) {
+    std::error_code ignored;
+    std::filesystem::create_directories(folder, ignored);
+    const std::filesystem::path log = std::filesystem::path(folder) / "LOG";
+    std::filesystem::rename(log, std::filesystem::path(folder) / "LOG.old", ignored);
+    file_ = std::fopen(log.c_str(), "a");  // none: every line is dropped
+  }
+  ~TolerantInfoLog() override {
+    if (file_ != nullptr) std::fclose(file_);
+  }
+  TolerantInfoLog(const TolerantInfoLog&) = delete;
+  TolerantInfoLog& operator=(const TolerantInfoLog&) = delete;
+
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    if (file_ == nullptr) return;
+    timeval now{};
+    ::gettimeofday(&now, nullptr);
+    std::tm local{};
+    ::localtime_r(&now.tv_sec, &local);
+    char stamp[32];
+    std::strftime(stamp, sizeof stamp, "%Y/%m/%d-%H:%M:%S", &local);
+    const std::lock_guard<std::mutex> lock(mutex_);
+    std::fprintf(file_, "%s.%06ld ", stamp, static_cast<long>(now.tv_usec));
+    std::vfprintf(file_, format, ap);
+    std::fputc('\n', file_);
+    if (std::fflush(file_) != 0) std::clearerr(file_);  // a full disk: the line is lost
+  }
+
+ private:
+  std::mutex mutex_;
+  std::FILE* file_ = nullptr;
+};
 
 Status FromRocks(const rocksdb::Status& s, std::string_view context) {
   if (s.ok()) return Status::Ok();
@@ -227,6 +277,7 @@ Status FeatureStore::OpenDatabase() {
   // One WAL fsync per micro-batch is the cost of exactness; keep background flushes from
   // piling up dirty pages in between.
   db_options.bytes_per_sync = 1 << 20;
+  db_options.info_log = std::make_shared<TolerantInfoLog>(options_.path);
 
   auto family_options = [&](bool point_lookups) {
     rocksdb::BlockBasedTableOptions table;

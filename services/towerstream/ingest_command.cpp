@@ -67,6 +67,12 @@ int RunIngest(IngestArgs& args) {
   Result<std::unique_ptr<ingest::Ingester>> ingester = ingest::Ingester::Create(options, *registry);
   if (!ingester.ok()) return Fail(1, ingester.status().message());
   const Status status = (*ingester)->Run(stopper.token());
+  if (!status.ok() && status.message().find("No space left") != std::string::npos) {
+    return Fail(1, status.message() + "\n  the disk of --state " + args.state +
+                       " is full: free space and restart with the same flags; ingest continues "
+                       "where it stopped (the micro-batch in hand was not committed and is read "
+                       "again)");
+  }
   if (!status.ok()) return Fail(1, status.message());
   return 0;
 }

@@ -126,6 +126,11 @@ int RunTrain(TrainArgs& args) {
     // Stopped before the validation week: its reader cannot be cut short.
     std::fprintf(stderr, "towerstream train: waiting for the ranker's reader to finish\n");
   }
+  if (!summary.ok() && summary.status().message().find("No space left") != std::string::npos) {
+    return Fail(1, summary.status().message() +
+                       "\n  a disk is full: free space and run the same command again; it "
+                       "resumes from the latest snapshot, if any");
+  }
   if (!summary.ok()) return Fail(1, summary.status().message());
   const trainer::EmbeddedSummary& s = *summary;
   std::printf(

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/testing/small_disk.h"
 #include "tests/testing/temp_dir.h"
 
 namespace towerstream::features {
@@ -408,6 +409,90 @@ TEST_F(FeatureStoreTest, SecondOpenOfTheSameDirectoryFails) {
   EXPECT_NE(second.status().message().find(Options().path), std::string::npos)
       << second.status().message();
 }
+
+// A full disk is an error that names the folder and the reason, never RocksDB's abort (its own
+// info log, once an append to it failed, asserts on the next line): the failed batch and later
+// ones are refused, the store closes cleanly, and once space is freed a reopened store holds
+// every batch written before the failure and takes new ones.
+class FeatureStoreFullDiskTest : public ::testing::TestWithParam<bool> {
+ protected:
+  static FeatureBatch Customers(int first, int n) {
+    FeatureBatch batch;
+    for (int i = first; i < first + n; ++i) {
+      batch.PutCustomer(NumberedCustomer(i), CustomerFeatures(20 + i % 50));
+      batch.AppendHistory(NumberedCustomer(i), {0, i}, i);
+    }
+    batch.SetPosition("hm.transactions", 0, first + n);
+    return batch;
+  }
+  static CustomerKey NumberedCustomer(int n) {
+    CustomerKey key{};
+    for (int k = 0; k < 4; ++k) key[k] = static_cast<uint8_t>(n >> (8 * k));
+    key[31] = 0xa5;
+    return key;
+  }
+};
+
+TEST_P(FeatureStoreFullDiskTest, AFullDiskIsAClearErrorAndLosesNothingWritten) {
+  towerstream::testing::ScopedTempDir dir{"feature_store_full_disk"};
+  std::string why;
+  const std::unique_ptr<towerstream::testing::SmallDisk> disk =
+      towerstream::testing::SmallDisk::Mount(dir.path() / "disk", 16 << 20, 12 << 20, &why);
+  if (disk == nullptr) GTEST_SKIP() << why;
+  FeatureStoreOptions options;
+  options.path = (disk->dir() / "db").string();
+  options.history_length = 5;
+  options.write_ahead_log = GetParam();
+  options.write_buffer_bytes = 1 << 20;  // without the log, the failure comes at a flush
+  Result<std::unique_ptr<FeatureStore>> opened = FeatureStore::Open(options);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  std::unique_ptr<FeatureStore> store = std::move(opened).value();
+
+  constexpr int kBatch = 1000;
+  int written = 0;
+  for (; written < 5 * kBatch; written += kBatch) {
+    FeatureBatch batch = Customers(written, kBatch);
+    ASSERT_TRUE(store->Write(&batch).ok());
+  }
+  disk->Fill();
+  Status failed;
+  for (int b = 0; b < 200 && failed.ok(); ++b, written += kBatch) {
+    FeatureBatch batch = Customers(written, kBatch);
+    failed = store->Write(&batch);
+  }
+  ASSERT_FALSE(failed.ok()) << "a full disk took every batch";
+  EXPECT_EQ(failed.code(), StatusCode::kIoError) << failed.ToString();
+  EXPECT_NE(failed.message().find("No space left"), std::string::npos) << failed.ToString();
+  EXPECT_NE(failed.message().find(options.path), std::string::npos) << failed.ToString();
+  for (int b = 0; b < 20; ++b) {  // later batches too, each a clear error
+    FeatureBatch again = Customers(written, kBatch);
+    const Status refused = store->Write(&again);
+    EXPECT_FALSE(refused.ok());
+    EXPECT_NE(refused.message().find("No space left"), std::string::npos) << refused.ToString();
+  }
+  store.reset();  // closes without aborting, on the full disk
+
+  disk->FreeSpace();
+  opened = FeatureStore::Open(options);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  store = std::move(opened).value();
+  Result<std::optional<int64_t>> position = store->Position("hm.transactions", 0);
+  ASSERT_TRUE(position.ok()) << position.status().ToString();
+  // Whatever the stored position says was written is there: with the log that is every batch
+  // written before the disk filled, and without it what the last clean flush held.
+  const int64_t through = position->value_or(0);
+  if (GetParam()) EXPECT_GE(through, 5 * kBatch);
+  for (int64_t n = 0; n < through; n += 97) {
+    std::vector<std::optional<events::CustomerFeatures>> out;
+    ASSERT_TRUE(store->GetCustomers(std::vector{NumberedCustomer(static_cast<int>(n))}, &out).ok());
+    EXPECT_TRUE(out[0].has_value()) << "customer " << n << " of " << through;
+  }
+  FeatureBatch after = Customers(static_cast<int>(through), kBatch);
+  const Status resumed = store->Write(&after);
+  EXPECT_TRUE(resumed.ok()) << resumed.ToString();
+}
+
+INSTANTIATE_TEST_SUITE_P(WithAndWithoutTheLog, FeatureStoreFullDiskTest, ::testing::Bool());
 
 TEST(FeatureStoreOptionsTest, RejectsInvalidOptions) {
   struct Case {

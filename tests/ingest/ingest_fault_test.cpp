@@ -13,6 +13,7 @@
 
 #include "tests/harness/test_services.h"
 #include "tests/ingest/ingest_test_support.h"
+#include "tests/testing/small_disk.h"
 #include "tests/testing/temp_dir.h"
 
 namespace towerstream::ingest {
@@ -44,9 +45,8 @@ class IngestFaultTest : public ::testing::Test {
   }
 
   Result<ChildProcess> StartIngest(const std::vector<std::string>& extra = {}) {
-    return ChildProcess::Start(
-        test_support::IngestCommand(bootstrap_, prefix_, (dir_.path() / "state").string(), extra),
-        log_);
+    return ChildProcess::Start(test_support::IngestCommand(bootstrap_, prefix_, state_, extra),
+                               log_);
   }
 
   int64_t Committed() { return test_support::CommittedTransactions(bootstrap_, prefix_); }
@@ -90,6 +90,7 @@ class IngestFaultTest : public ::testing::Test {
   std::string bootstrap_;
   ::towerstream::testing::ScopedTempDir dir_{"ingest_fault"};
   std::string log_ = (dir_.path() / "ingest.log").string();
+  std::string state_ = (dir_.path() / "state").string();
 };
 
 TEST_F(IngestFaultTest, SigkillAtRandomMomentsKeepsExactlyOnceAndHistories) {
@@ -129,6 +130,40 @@ TEST_F(IngestFaultTest, SigkillAtRandomMomentsKeepsExactlyOnceAndHistories) {
   EXPECT_GE(kills_mid_run, kKillsWanted);
 
   Result<ChildProcess> ingest = StartIngest();
+  ASSERT_TRUE(ingest.ok()) << ingest.status().ToString();
+  ASSERT_TRUE(AwaitCommitted(*ingest, kTransactions, seconds(180)));
+  ingest->Signal(SIGTERM);
+  EXPECT_EQ(ingest->Wait(), 0) << test_support::Tail(log_);
+  ExpectExactlyOnce(d);
+}
+
+// The state folder fills up mid-run: ingest stops with an error naming the file and the
+// reason (before the fix, RocksDB's own info log aborted it with SIGABRT), and once space is
+// freed a restart continues exactly where it stopped.
+TEST_F(IngestFaultTest, AFullStateDiskStopsWithAClearErrorAndARestartContinuesExactly) {
+  constexpr int64_t kTransactions = 120'000;
+  std::string why;
+  const std::unique_ptr<towerstream::testing::SmallDisk> disk =
+      towerstream::testing::SmallDisk::Mount(dir_.path() / "disk", 16 << 20, 3 << 20, &why);
+  if (disk == nullptr) GTEST_SKIP() << why;
+  state_ = (disk->dir() / "state").string();
+  Result<std::string> bootstrap = test_services::KafkaBootstrap();
+  ASSERT_TRUE(bootstrap.ok()) << bootstrap.status().ToString();
+  const Dataset d = test_support::MakeDataset(2'000, 500, kTransactions, 4, /*seed=*/12);
+  Prepare(*bootstrap, d);
+  Produce(d.transactions);
+
+  Result<ChildProcess> ingest = StartIngest({"--batch-size", "2000"});
+  ASSERT_TRUE(ingest.ok()) << ingest.status().ToString();
+  EXPECT_EQ(ingest->Wait(), 1) << test_support::Tail(log_);
+  const std::string log = test_support::Tail(log_);
+  EXPECT_NE(log.find("No space left on device"), std::string::npos) << log;
+  EXPECT_NE(log.find(state_), std::string::npos) << log;
+  const int64_t committed = Committed();
+  EXPECT_LT(committed, kTransactions) << "the disk filled only after the end";
+
+  disk->FreeSpace();
+  ingest = StartIngest({"--batch-size", "2000"});
   ASSERT_TRUE(ingest.ok()) << ingest.status().ToString();
   ASSERT_TRUE(AwaitCommitted(*ingest, kTransactions, seconds(180)));
   ingest->Signal(SIGTERM);

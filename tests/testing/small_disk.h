@@ -1,6 +1,6 @@
 // A small tmpfs for tests of what happens when a disk fills up: mounted on a directory, then
-// filled with a file until only `free_bytes` are left; FreeSpace() removes the filler, and the
-// destructor unmounts. Mounting needs root: Mount() says why when it cannot, so that the test
+// filled with a file until only `free_bytes` are left; Fill() takes the rest, FreeSpace() removes
+// the filler, and the destructor unmounts. Mounting needs root: Mount() says why when it cannot, so that the test
 // can skip with that message.
 #pragma once
 
@@ -41,6 +41,15 @@ class SmallDisk {
   SmallDisk(const SmallDisk&) = delete;
   SmallDisk& operator=(const SmallDisk&) = delete;
 
+  // Takes every byte still free (appending to the filler until the disk refuses).
+  void Fill() const {
+    std::ofstream out(filler(), std::ios::binary | std::ios::app);
+    const std::string block(4096, 'x');
+    while (out.write(block.data(), static_cast<std::streamsize>(block.size())) && out.flush()) {
+    }
+    out.clear();
+    out.write(block.data(), 1);  // and the last partial page
+  }
   void FreeSpace() const { std::filesystem::remove(filler()); }
   const std::filesystem::path& dir() const { return dir_; }
 
