@@ -3,22 +3,21 @@
 
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
-#include <rocksdb/env.h>
 #include <rocksdb/write_batch.h>
 #include <sys/time.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdarg>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <mutex>
-
-#include <algorithm>
-#include <chrono>
-#include <cstring>
 #include <unordered_set>
 
 namespace towerstream::features {

@@ -1,7 +1,7 @@
 // A small tmpfs for tests of what happens when a disk fills up: mounted on a directory, then
-// filled with a file until only `free_bytes` are left; Fill() takes the rest, FreeSpace() removes
-// the filler, and the destructor unmounts. Mounting needs root: Mount() says why when it cannot, so that the test
-// can skip with that message.
+// filled with a file until only `free_bytes` are left; Fill() takes the rest, FreeSpace()
+// removes the filler, and the destructor unmounts. Mounting needs root: Mount() says why when
+// it cannot, so that the test can skip with that message.
 #pragma once
 
 #include <sys/mount.h>
