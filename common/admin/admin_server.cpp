@@ -152,9 +152,17 @@ Status AdminServerOptions::Validate() const {
     return Status::InvalidArgument("admin server: read_timeout must be positive, got " +
                                    std::to_string(read_timeout.count()) + " ms");
   }
+  if (header_timeout.count() <= 0) {
+    return Status::InvalidArgument("admin server: header_timeout must be positive, got " +
+                                   std::to_string(header_timeout.count()) + " ms");
+  }
   if (max_connections < 1) {
     return Status::InvalidArgument("admin server: max_connections must be >= 1, got " +
                                    std::to_string(max_connections));
+  }
+  if (max_connections_per_client < 1) {
+    return Status::InvalidArgument("admin server: max_connections_per_client must be >= 1, got " +
+                                   std::to_string(max_connections_per_client));
   }
   return Status::Ok();
 }
@@ -257,6 +265,10 @@ class ServerCore {
   void Stop();
 
   const AdminServerOptions& options() const { return options_; }
+  // The header timeout in force: header_timeout, capped by read_timeout.
+  std::chrono::milliseconds header_timeout() const {
+    return std::min(options_.header_timeout, options_.read_timeout);
+  }
   bool stopping() const { return stopping_; }
   asio::io_context& io() { return io_; }
   void CallHandler(const AdminRequest& request, Reply reply) {
@@ -284,6 +296,8 @@ class ServerCore {
   std::unordered_map<Session*, std::shared_ptr<Session>> sessions_;
   int active_sessions_ = 0;     // counted against max_connections
   int rejecting_sessions_ = 0;  // being answered 503
+  // Active sessions by client address, counted against max_connections_per_client.
+  std::unordered_map<std::string, int> sessions_per_client_;
   // The whole 503 a connection gets when even the refusing sessions are at their limit.
   const std::string busy_response_;
   bool stopping_ = false;
@@ -295,21 +309,20 @@ class ServerCore {
 // ServerCore::sessions_ and by its pending completion handlers; io thread only.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(ServerCore& server, tcp::socket socket, bool rejected)
+  // `rejection`: why the connection is refused with a 503; empty for one that is served.
+  Session(ServerCore& server, tcp::socket socket, std::string client, std::string rejection)
       : server_(server),
         socket_(std::move(socket)),
         timer_(server.io()),
         buffer_(server.options().max_header_bytes + kBufferSlack),
-        rejected_(rejected) {}
+        client_(std::move(client)),
+        rejection_(std::move(rejection)) {}
 
-  bool rejected() const { return rejected_; }
+  bool rejected() const { return !rejection_.empty(); }
+  const std::string& client() const { return client_; }
 
   void Start() {
-    if (rejected_) {
-      SendError(503, "too many connections (max_connections is " +
-                         std::to_string(server_.options().max_connections) + ")");
-      return;
-    }
+    if (rejected()) return SendError(503, rejection_);
     ReadHeader();
   }
 
@@ -358,7 +371,11 @@ class Session : public std::enable_shared_from_this<Session> {
     // (Not boost::none: Beast 1.74 compares Content-Length against an empty optional and always
     // finds it larger.)
     parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
-    ArmTimer(server_.options().read_timeout);
+    read_started_ = Clock::now();
+    reading_header_ = true;
+    idle_at_last_check_ = false;
+    header_extended_ = false;
+    ArmTimer(server_.header_timeout());
     http::async_read_header(
         socket_, buffer_, *parser_,
         [self = shared_from_this()](const ErrorCode& error, size_t) { self->OnHeader(error); });
@@ -370,6 +387,8 @@ class Session : public std::enable_shared_from_this<Session> {
     // deadline.
     if (!error && timed_out_) error = asio::error::operation_aborted;
     if (error) return OnReadError(error);
+    reading_header_ = false;
+    ArmTimer(RemainingReadTime());  // the body gets what is left of read_timeout
     const http::request<http::string_body>& request = parser_->get();
     request_version_ = request.version();
     keep_alive_ = request.keep_alive();
@@ -428,11 +447,15 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnReadError(const ErrorCode& error) {
     if (server_.stopping()) return Close();
     if (timed_out_) {
-      if (parser_->got_some() || buffer_.size() > 0) {
-        return SendError(408, "request not received in full within the read timeout of " +
-                                  std::to_string(server_.options().read_timeout.count()) + " ms");
+      if (!ReceivedSome()) return Close();  // an idle connection: nobody to answer
+      if (reading_header_) {
+        return SendError(408,
+                         "request header not received in full within the header timeout "
+                         "of " +
+                             std::to_string(server_.header_timeout().count()) + " ms");
       }
-      return Close();  // an idle connection: nobody to answer
+      return SendError(408, "request not received in full within the read timeout of " +
+                                std::to_string(server_.options().read_timeout.count()) + " ms");
     }
     if (error == http::error::end_of_stream) return Close();  // closed between requests
     if (error == http::error::header_limit || error == http::error::buffer_overflow) {
@@ -574,9 +597,29 @@ class Session : public std::enable_shared_from_this<Session> {
     timer_.cancel();
   }
 
+  bool ReceivedSome() const { return parser_->got_some() || buffer_.size() > 0; }
+
+  std::chrono::milliseconds RemainingReadTime() const {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        read_started_ + server_.options().read_timeout - Clock::now());
+    return std::max(left, std::chrono::milliseconds(1));
+  }
+
   void OnTimeout() {
     switch (state_) {
       case State::kReading: {
+        // Idle is not slow: a connection may wait for its (next) request up to read_timeout,
+        // checked every header_timeout. A header that began after the previous check gets one
+        // more header_timeout (still within read_timeout); one that began before is too slow.
+        if (reading_header_ && Clock::now() < read_started_ + server_.options().read_timeout) {
+          const bool received = ReceivedSome();
+          if (!received || (idle_at_last_check_ && !header_extended_)) {
+            header_extended_ = received;
+            idle_at_last_check_ = !received;
+            ArmTimer(std::min(server_.header_timeout(), RemainingReadTime()));
+            break;
+          }
+        }
         // Cancelling (not closing) keeps the socket open for the 408.
         timed_out_ = true;
         ErrorCode ignored;
@@ -609,7 +652,12 @@ class Session : public std::enable_shared_from_this<Session> {
   unsigned request_version_ = 11;
   bool keep_alive_ = false;
   bool head_request_ = false;
-  const bool rejected_;
+  bool reading_header_ = false;
+  bool idle_at_last_check_ = false;  // nothing had arrived at the last header_timeout check
+  bool header_extended_ = false;     // the header got its one more header_timeout
+  Clock::time_point read_started_;
+  const std::string client_;
+  const std::string rejection_;
 };
 
 Result<int> ServerCore::Listen(const HostPort& host_port) {
@@ -664,7 +712,20 @@ void ServerCore::OnAccept(const ErrorCode& error, tcp::socket socket) {
     });
     return;
   }
-  const bool rejected = active_sessions_ >= options_.max_connections;
+  ErrorCode no_peer;
+  const tcp::endpoint peer = socket.remote_endpoint(no_peer);
+  std::string client = no_peer ? std::string() : peer.address().to_string();
+  std::string rejection;
+  if (active_sessions_ >= options_.max_connections) {
+    rejection = "too many connections (max_connections is " +
+                std::to_string(options_.max_connections) + ")";
+  } else if (const auto found = sessions_per_client_.find(client);
+             found != sessions_per_client_.end() &&
+             found->second >= options_.max_connections_per_client) {
+    rejection = "too many connections from " + client + " (max_connections_per_client is " +
+                std::to_string(options_.max_connections_per_client) + ")";
+  }
+  const bool rejected = !rejection.empty();
   if (rejected && rejecting_sessions_ >= options_.max_connections) {
     // A flood: sessions for the 503s would pile up. The answer goes out from a fixed buffer
     // instead, in one non-blocking write the kernel's send buffer takes at once.
@@ -679,7 +740,9 @@ void ServerCore::OnAccept(const ErrorCode& error, tcp::socket socket) {
     }
     socket.close(ignored);
   } else {
-    auto session = std::make_shared<Session>(*this, std::move(socket), rejected);
+    if (!rejected) ++sessions_per_client_[client];
+    auto session = std::make_shared<Session>(*this, std::move(socket), std::move(client),
+                                             std::move(rejection));
     sessions_.emplace(session.get(), session);
     ++(rejected ? rejecting_sessions_ : active_sessions_);
     session->Start();
@@ -690,7 +753,15 @@ void ServerCore::OnAccept(const ErrorCode& error, tcp::socket socket) {
 void ServerCore::Remove(Session* session) {
   const auto found = sessions_.find(session);
   if (found == sessions_.end()) return;
-  --(session->rejected() ? rejecting_sessions_ : active_sessions_);
+  if (session->rejected()) {
+    --rejecting_sessions_;
+  } else {
+    --active_sessions_;
+    const auto client = sessions_per_client_.find(session->client());
+    if (client != sessions_per_client_.end() && --client->second == 0) {
+      sessions_per_client_.erase(client);
+    }
+  }
   sessions_.erase(found);
   if (stopping_ && sessions_.empty()) shutdown_timer_.cancel();
 }

@@ -42,9 +42,17 @@ struct AdminServerOptions {
   // so an idle keep-alive connection is closed after it too) and to send each response. A request
   // cut short by it is answered 408; a connection that sent nothing is just closed.
   std::chrono::milliseconds read_timeout{10'000};
+  // Time allowed for the request line and header fields, counted like read_timeout: a client
+  // that has started a request must finish its header within it (408 otherwise), so that slow
+  // senders hold a connection slot for this long, not for read_timeout. A connection that has
+  // sent nothing yet may stay idle up to read_timeout. Capped by read_timeout.
+  std::chrono::milliseconds header_timeout{2'000};
   // Connections served at once; further ones are answered 503 and closed. Bounds the memory and
   // file descriptors a misbehaving client can take.
   int max_connections = 32;
+  // Connections served at once for one client address (at most max_connections); further ones
+  // from that address are answered 503, so a few clients cannot take every slot.
+  int max_connections_per_client = 16;
 
   Status Validate() const;
 };

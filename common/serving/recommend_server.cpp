@@ -56,6 +56,8 @@ class RecommendServer::Impl {
     server_options.address = options_.address;
     server_options.require_token_beyond_loopback = false;
     server_options.max_connections = 256;
+    // A front end or load balancer may pool many connections from one address.
+    server_options.max_connections_per_client = 64;
     TS_ASSIGN_OR_RETURN(server_, admin::AdminServer::Start(
                                      server_options, [this](const admin::AdminRequest& request,
                                                             admin::Reply reply) {

@@ -34,8 +34,18 @@ using Clock = std::chrono::steady_clock;
 // A blocking loopback TCP client speaking raw bytes, so tests can send what no HTTP library would.
 class RawClient {
  public:
-  explicit RawClient(int port) {
+  // Connects to 127.0.0.1:`port` from `source` (another loopback address stands for another
+  // client).
+  explicit RawClient(int port, uint32_t source = INADDR_LOOPBACK) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    from.sin_addr.s_addr = htonl(source);
+    if (fd_ >= 0 && ::bind(fd_, reinterpret_cast<sockaddr*>(&from), sizeof(from)) != 0) {
+      ::close(fd_);
+      fd_ = -1;
+      return;
+    }
     sockaddr_in address{};
     address.sin_family = AF_INET;
     address.sin_port = htons(static_cast<uint16_t>(port));
@@ -270,6 +280,12 @@ TEST(AdminServerOptionsTest, RejectsUnusableLimits) {
   EXPECT_FALSE(options.Validate().ok());
   options = AdminServerOptions();
   options.max_header_bytes = 16;
+  EXPECT_FALSE(options.Validate().ok());
+  options = AdminServerOptions();
+  options.header_timeout = 0ms;
+  EXPECT_FALSE(options.Validate().ok());
+  options = AdminServerOptions();
+  options.max_connections_per_client = 0;
   EXPECT_FALSE(options.Validate().ok());
 }
 
@@ -607,6 +623,71 @@ TEST_F(AdminServerTest, AnswersAnIncompleteRequestWith408AtTheReadTimeout) {
   Result<AdminResponse> next = HttpCall(server_->address(), "GET", "/next", "", "", 2s);
   ASSERT_TRUE(next.ok()) << next.status().ToString();
   EXPECT_EQ(next->status, 200);
+}
+
+// A client that trickles its header used to hold its connection slot for the whole read
+// timeout (10 s): a few such clients took every slot.
+TEST_F(AdminServerTest, AnswersASlowHeaderWith408AtTheHeaderTimeout) {
+  AdminServerOptions options = LoopbackOptions();
+  options.header_timeout = 200ms;  // read_timeout stays 10 s
+  StartEcho(options);
+  RawClient slow(server_->port());
+  ASSERT_TRUE(slow.Send("GET /x HTTP/1.1\r\nHost:"));
+  const auto start = Clock::now();
+  const std::string response = slow.ReadResponse(3s);
+  EXPECT_EQ(StatusOf(response), 408) << response;
+  EXPECT_NE(BodyOf(response).find("header timeout of 200 ms"), std::string::npos) << response;
+  EXPECT_LT(Clock::now() - start, 2s);
+  EXPECT_TRUE(slow.ReadUntilClosed().has_value()) << "server kept the connection open";
+}
+
+// Idle is not slow: a connection may wait for its request up to read_timeout, and a request
+// that starts between two header checks still gets a whole header timeout.
+TEST_F(AdminServerTest, AnIdleConnectionMayWaitBeyondTheHeaderTimeout) {
+  AdminServerOptions options = LoopbackOptions();
+  options.header_timeout = 150ms;
+  options.read_timeout = 3s;
+  StartEcho(options);
+  RawClient client(server_->port());
+  std::this_thread::sleep_for(500ms);
+  ASSERT_TRUE(client.Send("GET /a HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(StatusOf(client.ReadResponse()), 200);
+  std::this_thread::sleep_for(400ms);  // kept alive, idle again
+  ASSERT_TRUE(client.Send("GET /b HTTP/1.1\r\nHo"));
+  std::this_thread::sleep_for(100ms);
+  ASSERT_TRUE(client.Send("st: x\r\n\r\n"));
+  EXPECT_EQ(StatusOf(client.ReadResponse()), 200);
+  EXPECT_EQ(handler_calls_, 2);
+}
+
+// One client address may hold max_connections_per_client; others still get in.
+TEST_F(AdminServerTest, LimitsTheConnectionsOfOneClientAddress) {
+  AdminServerOptions options = LoopbackOptions();
+  options.max_connections = 8;
+  options.max_connections_per_client = 2;
+  StartEcho(options);
+  std::vector<std::unique_ptr<RawClient>> held;
+  for (int i = 0; i < 2; ++i) {
+    held.push_back(std::make_unique<RawClient>(server_->port()));
+    ASSERT_TRUE(held.back()->Send("GET /a HTTP/1.1\r\nHost: x\r\n\r\n"));
+    ASSERT_EQ(StatusOf(held.back()->ReadResponse()), 200);  // served and kept alive
+  }
+  RawClient third(server_->port());
+  ASSERT_TRUE(third.Send("GET /b HTTP/1.1\r\nHost: x\r\n\r\n"));
+  const std::string refused = third.ReadResponse();
+  EXPECT_EQ(StatusOf(refused), 503) << refused;
+  EXPECT_NE(BodyOf(refused).find("too many connections from 127.0.0.1"), std::string::npos)
+      << refused;
+  RawClient other(server_->port(), INADDR_LOOPBACK + 1);  // 127.0.0.2
+  ASSERT_TRUE(other.connected());
+  ASSERT_TRUE(other.Send("GET /c HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(StatusOf(other.ReadResponse()), 200);
+  // A slot freed by the first client is its own again.
+  held.front()->Close();
+  std::this_thread::sleep_for(100ms);
+  RawClient again(server_->port());
+  ASSERT_TRUE(again.Send("GET /d HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(StatusOf(again.ReadResponse()), 200);
 }
 
 TEST_F(AdminServerTest, AStalledClientDoesNotDelayOthers) {
