@@ -150,6 +150,14 @@ Status TrainingSession::Init() {
       candidates.push_back(*it);
     }
   }
+  if (!latest.ok() && listed.empty()) {
+    // LATEST is there, so this folder once held training: starting afresh would quietly throw
+    // it away and replace LATEST.
+    return Status::Corruption(latest.status().message() + ", and no other snapshot is in " +
+                              options_.snapshot_dir.string() +
+                              ": restore that snapshot, or remove LATEST (or move the folder "
+                              "aside) to start afresh");
+  }
   if (!listed.empty() && !(latest.ok() && latest->has_value())) {
     resume_skipped_.emplace_back(std::string(snapshot::kLatestFileName),
                                  latest.ok() ? "missing" : latest.status().message());

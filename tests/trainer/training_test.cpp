@@ -312,6 +312,26 @@ TEST(TrainingSessionTest, RefusesToStartWhenNoSnapshotVerifies) {
   EXPECT_TRUE(std::filesystem::exists(dir.path() / only));
 }
 
+// A LATEST that names a snapshot no longer there, with none left beside it, used to start
+// afresh without a word (and the next snapshot replaced LATEST): a folder that once held
+// training is not empty, so the run refuses and says how to start afresh.
+TEST(TrainingSessionTest, RefusesToStartWhenLatestNamesASnapshotThatIsGone) {
+  towerstream::testing::ScopedTempDir dir("session_latest_gone");
+  model::testing::PlantedStream stream(100, 30, 3, 0.8, 6);
+  std::string only;
+  {
+    auto session = std::move(TrainingSession::Open(Session(dir.path()), nullptr)).value();
+    only = TrainAndSnapshot(*session, stream, 1);
+  }
+  std::filesystem::remove_all(dir.path() / only);
+  const auto session = TrainingSession::Open(Session(dir.path()), nullptr);
+  ASSERT_FALSE(session.ok()) << "started afresh beside a LATEST that names " << only;
+  EXPECT_EQ(session.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(session.status().message().find(only), std::string::npos) << session.status().message();
+  EXPECT_NE(session.status().message().find("remove"), std::string::npos)
+      << session.status().message();
+}
+
 TEST(TrainingSessionTest, RefusesToResumeASnapshotOfOtherModelOptions) {
   towerstream::testing::ScopedTempDir dir("session_mismatch");
   model::testing::PlantedStream stream(100, 30, 3, 0.8, 3);
