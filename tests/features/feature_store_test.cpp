@@ -481,7 +481,9 @@ TEST_P(FeatureStoreFullDiskTest, AFullDiskIsAClearErrorAndLosesNothingWritten) {
   // Whatever the stored position says was written is there: with the log that is every batch
   // written before the disk filled, and without it what the last clean flush held.
   const int64_t through = position->value_or(0);
-  if (GetParam()) EXPECT_GE(through, 5 * kBatch);
+  if (GetParam()) {
+    EXPECT_GE(through, 5 * kBatch);
+  }
   for (int64_t n = 0; n < through; n += 97) {
     std::vector<std::optional<events::CustomerFeatures>> out;
     ASSERT_TRUE(store->GetCustomers(std::vector{NumberedCustomer(static_cast<int>(n))}, &out).ok());
