@@ -1,6 +1,7 @@
 // Catalogue: insertion-ordered articles with their item codes, and their saved state.
 #include "common/model/catalogue.h"
 
+#include <algorithm>
 #include <string>
 
 #include "common/model/binary_io.h"
@@ -59,8 +60,10 @@ Status Catalogue::Load(std::istream& in) {
                                       std::to_string(kItemCodeCount));
   }
   Catalogue loaded;
-  loaded.ids_.reserve(static_cast<size_t>(n));
-  loaded.codes_.reserve(static_cast<size_t>(n));
+  // Reserved up to a bound only: a damaged count must not allocate what the file cannot hold.
+  const auto reserve = static_cast<size_t>(std::min<int64_t>(n, int64_t{1} << 20));
+  loaded.ids_.reserve(reserve);
+  loaded.codes_.reserve(reserve);
   for (int64_t i = 0; i < n; ++i) {
     hm::ArticleId id = 0;
     uint8_t known = 0;

@@ -335,7 +335,8 @@ Status EmbeddingTable::Load(std::istream& in) {
         std::to_string(cold_rows) + ", this table has dim " + std::to_string(options_.dim) +
         " and cold_rows " + std::to_string(options_.cold_rows));
   }
-  const int64_t own = next_row - cold_rows;
+  // Compared before subtracting: a damaged next_row near INT64_MIN would overflow.
+  const int64_t own = next_row >= cold_rows ? next_row - cold_rows : -1;
   if (own < 0 || (options_.max_rows > 0 && own > options_.max_rows)) {
     return Status::FailedPrecondition("embedding table state: holds " + std::to_string(own) +
                                       " own rows, max_rows is " +
@@ -394,8 +395,12 @@ Status EmbeddingTable::Load(std::istream& in) {
   }
   try {
     const auto host = torch::TensorOptions().dtype(torch::kFloat);
-    // The saved capacity, so a resumed table grows at the same points as the original.
-    int64_t own_capacity = std::max(own, capacity - cold_rows);
+    // The saved capacity, so a resumed table grows at the same points as the original. It
+    // doubles from initial_capacity as rows are taken, so it never exceeds the larger of that
+    // and twice the rows: a damaged capacity must not make a small file allocate gigabytes.
+    const int64_t saved_capacity = capacity >= cold_rows ? capacity - cold_rows : 0;
+    int64_t own_capacity =
+        std::max(own, std::min(saved_capacity, std::max(options_.initial_capacity, 2 * own)));
     if (options_.max_rows > 0) own_capacity = std::min(own_capacity, options_.max_rows);
     capacity = cold_rows + own_capacity;
     torch::Tensor weight = torch::zeros({capacity, dim}, host);

@@ -277,8 +277,8 @@ Status FrequencyEstimator::Save(std::ostream& out) const {
   return Status::Ok();
 }
 
-Result<std::unique_ptr<FrequencyEstimator>> FrequencyEstimator::Load(std::istream& in,
-                                                                     torch::Device device) {
+Result<std::unique_ptr<FrequencyEstimator>> FrequencyEstimator::Load(
+    std::istream& in, torch::Device device, const FrequencyEstimatorOptions* expected) {
   char magic[sizeof(kMagic)];
   uint32_t version = 0;
   if (!in.read(magic, sizeof(magic)) || std::memcmp(magic, kMagic, sizeof(kMagic)) != 0) {
@@ -297,6 +297,13 @@ Result<std::unique_ptr<FrequencyEstimator>> FrequencyEstimator::Load(std::istrea
       !ReadPod(in, &options.min_gap) || !ReadPod(in, &options.max_gap) ||
       !ReadPod(in, &options.seed) || !ReadPod(in, &last_step)) {
     return Status::Corruption("frequency estimator state: truncated header");
+  }
+  if (expected != nullptr && (options.buckets != expected->buckets ||
+                              options.hash_functions != expected->hash_functions)) {
+    return Status::FailedPrecondition(
+        "frequency estimator state: saved with " + std::to_string(options.buckets) +
+        " buckets and " + std::to_string(options.hash_functions) + " hash functions, expected " +
+        std::to_string(expected->buckets) + " and " + std::to_string(expected->hash_functions));
   }
   if (Status s = options.Validate(); !s.ok()) {
     return s.code() == StatusCode::kInvalidArgument

@@ -59,7 +59,10 @@ class FrequencyEstimator {
       const FrequencyEstimatorOptions& options);
 
   // Reads the state written by Save onto `device` (the other options come from the stream).
-  static Result<std::unique_ptr<FrequencyEstimator>> Load(std::istream& in, torch::Device device);
+  // With `expected`, a state of another shape (buckets, hash functions) is FailedPrecondition,
+  // found before its arrays are allocated: a model loads only the estimator its options describe.
+  static Result<std::unique_ptr<FrequencyEstimator>> Load(
+      std::istream& in, torch::Device device, const FrequencyEstimatorOptions* expected = nullptr);
 
   FrequencyEstimator(FrequencyEstimator&&) = default;
   FrequencyEstimator& operator=(FrequencyEstimator&&) = default;

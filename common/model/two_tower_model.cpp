@@ -582,7 +582,8 @@ Status TwoTowerModel::Load(const std::filesystem::path& dir) {
   TS_RETURN_IF_ERROR(
       ReadFile(dir / kItemFieldsFile, [&](std::istream& i) { return item_fields_->Load(i); }));
   TS_RETURN_IF_ERROR(ReadFile(dir / kEstimatorFile, [&](std::istream& i) -> Status {
-    TS_ASSIGN_OR_RETURN(estimator_, FrequencyEstimator::Load(i, options_.device));
+    TS_ASSIGN_OR_RETURN(estimator_,
+                        FrequencyEstimator::Load(i, options_.device, &options_.estimator));
     return Status::Ok();
   }));
   TS_RETURN_IF_ERROR(

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <numeric>
 #include <random>
 #include <sstream>
@@ -52,6 +53,17 @@ constexpr std::array<std::string_view, kFeatureCount> kFeatureNames = {"cosine",
 
 Status Corrupt(const std::string& source, const std::string& what) {
   return Status::Corruption(source + ": " + what);
+}
+
+// An integer field of `object`. A float is refused: nlohmann's get<int64_t>() would cast it, which
+// is undefined behaviour when it is out of range (1e300).
+Result<int64_t> IntegerField(const nlohmann::json& object, const char* key,
+                             const std::string& source) {
+  const nlohmann::json& value = object.at(key);
+  if (!value.is_number_integer()) {
+    return Corrupt(source, std::string(key) + ": expected an integer, got " + value.dump());
+  }
+  return value.get<int64_t>();
 }
 
 }  // namespace
@@ -233,9 +245,13 @@ std::vector<RankedArticle> Ranker::Rank(std::span<const Candidate> candidates, i
 std::string Ranker::Describe() const {
   if (!fitted_) return "towers only (no fitted ranker in the snapshot)";
   std::string out = "towers re-ranked with repeats and trends";
-  if (fit_summary_.contains("week_start") && fit_summary_.contains("customers")) {
-    out += ", fitted on the week from " + fit_summary_["week_start"].get<std::string>() + " (" +
-           FormatCount(fit_summary_["customers"].get<int64_t>()) + " customers)";
+  // The fit summary is whatever ranker.json held: only the expected types are shown.
+  const auto week = fit_summary_.find("week_start");
+  const auto customers = fit_summary_.find("customers");
+  if (week != fit_summary_.end() && week->is_string() && customers != fit_summary_.end() &&
+      customers->is_number_integer()) {
+    out += ", fitted on the week from " + week->get<std::string>() + " (" +
+           FormatCount(customers->get<int64_t>()) + " customers)";
   }
   return out;
 }
@@ -261,7 +277,7 @@ nlohmann::json Ranker::ToJson() const {
 Result<Ranker> Ranker::FromJson(const nlohmann::json& j, const std::string& source) {
   try {
     if (!j.is_object()) return Corrupt(source, "not a JSON object");
-    if (j.value("format_version", 0) != kFormatVersion) {
+    if (j.value("format_version", nlohmann::json()) != kFormatVersion) {
       return Corrupt(source, "format_version " +
                                  j.value("format_version", nlohmann::json()).dump() +
                                  ", expected " + std::to_string(kFormatVersion));
@@ -276,15 +292,19 @@ Result<Ranker> Ranker::FromJson(const nlohmann::json& j, const std::string& sour
     }
     Ranker r;
     const auto& c = j.at("candidates");
-    r.candidates_.from_towers = c.at("from_towers").get<int64_t>();
-    r.candidates_.from_purchases = c.at("from_purchases").get<int64_t>();
-    r.candidates_.from_trending = c.at("from_trending").get<int64_t>();
+    TS_ASSIGN_OR_RETURN(r.candidates_.from_towers, IntegerField(c, "from_towers", source));
+    TS_ASSIGN_OR_RETURN(r.candidates_.from_purchases, IntegerField(c, "from_purchases", source));
+    TS_ASSIGN_OR_RETURN(r.candidates_.from_trending, IntegerField(c, "from_trending", source));
     if (Status s = r.candidates_.Validate(); !s.ok()) return Corrupt(source, s.message());
     r.fit_summary_ = j.value("fit", nlohmann::json::object());
     r.fitted_ = j.at("fitted").get<bool>();
     if (!r.fitted_) return r;
     const auto& n = j.at("network");
-    r.hidden_ = n.at("hidden").get<int>();
+    TS_ASSIGN_OR_RETURN(const int64_t hidden, IntegerField(n, "hidden", source));
+    if (hidden < 0 || hidden > std::numeric_limits<int>::max()) {
+      return Corrupt(source, "network weights of the wrong size");
+    }
+    r.hidden_ = static_cast<int>(hidden);
     r.mean_ = n.at("mean").get<std::vector<float>>();
     r.scale_ = n.at("scale").get<std::vector<float>>();
     r.w1_ = n.at("w1").get<std::vector<float>>();
@@ -297,6 +317,14 @@ Result<Ranker> Ranker::FromJson(const nlohmann::json& j, const std::string& sour
         r.linear_.size() != kFeatureCount || r.w1_.size() != h * kFeatureCount ||
         r.b1_.size() != h || r.w2_.size() != h) {
       return Corrupt(source, "network weights of the wrong size");
+    }
+    // A number beyond float's range (1e300) reads as infinity: every score would be too.
+    const auto finite = [](const std::vector<float>& v) {
+      return std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); });
+    };
+    if (!finite(r.mean_) || !finite(r.scale_) || !finite(r.w1_) || !finite(r.b1_) ||
+        !finite(r.w2_) || !finite(r.linear_) || !std::isfinite(r.bias_)) {
+      return Corrupt(source, "network weights that are not finite floats");
     }
     return r;
   } catch (const nlohmann::json::exception& e) {

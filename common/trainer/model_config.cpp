@@ -1,12 +1,29 @@
 // ModelOptions <-> JSON, and restoring a TwoTowerModel from a snapshot directory.
 #include "common/trainer/model_config.h"
 
+#include <algorithm>
 #include <optional>
 #include <sstream>
+#include <type_traits>
 #include <vector>
 
 namespace towerstream::trainer {
 namespace {
+
+// Whether `value` is a JSON integer, or an array of them, where T wants integers: nlohmann's
+// get<T>() would cast a float, which is undefined behaviour when it is out of range (1e300).
+template <typename T>
+bool IntegersWhereIntegersBelong(const nlohmann::json& value) {
+  if constexpr (std::is_same_v<T, std::vector<int64_t>>) {
+    return value.is_array() && std::all_of(value.begin(), value.end(), [](const auto& element) {
+             return element.is_number_integer();
+           });
+  } else if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    return value.is_number_integer();
+  } else {
+    return true;
+  }
+}
 
 // Reads `key` of `object` into `out`; Corruption naming the field otherwise.
 template <typename T>
@@ -14,6 +31,12 @@ Status Field(const nlohmann::json& object, const char* key, T* out) {
   const auto it = object.find(key);
   if (it == object.end())
     return Status::Corruption("model_config: field '" + std::string(key) + "' is missing");
+  if (!IntegersWhereIntegersBelong<T>(*it)) {
+    const char* expected =
+        std::is_same_v<T, std::vector<int64_t>> ? "an array of integers" : "an integer";
+    return Status::Corruption("model_config: field '" + std::string(key) + "': expected " +
+                              expected + ", got " + it->dump());
+  }
   try {
     *out = it->get<T>();
   } catch (const std::exception& e) {

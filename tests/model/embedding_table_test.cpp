@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <set>
 #include <sstream>
 #include <string>
@@ -295,6 +296,35 @@ TEST(EmbeddingTableTest, LoadRejectsARowHeldByTwoIds) {
   std::stringstream in(bytes);
   const Status s = MakeTable(SmallOptions())->Load(in);
   EXPECT_EQ(s.code(), StatusCode::kCorruption) << s.ToString();
+}
+
+// Found by fuzz/snapshot_state_fuzzer: the saved capacity was allocated (and zeroed) as read, so
+// a 100-byte file could make Load allocate terabytes, and fields near INT64_MIN overflowed.
+TEST(EmbeddingTableTest, LoadBoundsADamagedCapacityByTheRowsHeld) {
+  auto original = MakeTable(SmallOptions());
+  original->Lookup(Ids({1, 2, 3}), 0);
+  std::stringstream state;
+  ASSERT_TRUE(original->Save(state).ok());
+  std::string bytes = state.str();
+  // Header: 8 magic bytes, a 4-byte version, then dim, cold_rows, capacity and next_row.
+  constexpr size_t kCapacity = 8 + 4 + 2 * 8;
+  constexpr size_t kNextRow = kCapacity + 8;
+  const auto with = [&](size_t at, int64_t value) {
+    std::string damaged = bytes;
+    damaged.replace(at, sizeof(value), reinterpret_cast<const char*>(&value), sizeof(value));
+    return damaged;
+  };
+  for (const int64_t capacity : {int64_t{1} << 40, std::numeric_limits<int64_t>::min()}) {
+    std::stringstream in(with(kCapacity, capacity));
+    auto table = MakeTable(SmallOptions());
+    const Status s = table->Load(in);
+    ASSERT_TRUE(s.ok()) << "capacity " << capacity << ": " << s.ToString();
+    EXPECT_EQ(table->stats().rows_in_use, 3);
+    // It doubles from initial_capacity (4), so 3 rows never had more than 6.
+    EXPECT_LE(table->stats().capacity, 6) << "capacity " << capacity;
+  }
+  std::stringstream in(with(kNextRow, std::numeric_limits<int64_t>::min()));
+  EXPECT_FALSE(MakeTable(SmallOptions())->Load(in).ok());
 }
 
 TEST(EmbeddingTableTest, ValidateNamesTheBadField) {

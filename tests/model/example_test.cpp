@@ -116,5 +116,23 @@ TEST(CatalogueTest, SaveLoadRoundTripsAndDetectsTruncation) {
   EXPECT_EQ(loaded.size(), 10) << "a failed load leaves the catalogue as it was";
 }
 
+// Found by fuzz/snapshot_state_fuzzer: the count was reserved as read, so a damaged one threw
+// std::length_error (or bad_alloc) out of Load instead of returning Corruption.
+TEST(CatalogueTest, ADamagedCountIsCorruptionNotAnAllocation) {
+  Catalogue catalogue;
+  catalogue.Upsert(108775015, Codes(1));
+  std::stringstream state;
+  ASSERT_TRUE(catalogue.Save(state).ok());
+  std::string bytes = state.str();
+  // Header: 8 magic bytes, a 4-byte version, then the article count.
+  constexpr int64_t kHuge = int64_t{1} << 62;
+  bytes.replace(12, sizeof(kHuge), reinterpret_cast<const char*>(&kHuge), sizeof(kHuge));
+  std::stringstream damaged(bytes);
+  Catalogue loaded;
+  const Status s = loaded.Load(damaged);
+  EXPECT_EQ(s.code(), StatusCode::kCorruption) << s.ToString();
+  EXPECT_EQ(loaded.size(), 0);
+}
+
 }  // namespace
 }  // namespace towerstream::model

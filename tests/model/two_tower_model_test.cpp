@@ -172,24 +172,40 @@ TEST(TwoTowerModelTest, SaveThenLoadGivesIdenticalScoresAndContinuesIdentically)
                            loaded->CatalogueEmbeddings()->vectors));
 }
 
-TEST(TwoTowerModelTest, LoadRejectsAModelOfOtherShape) {
-  towerstream::testing::ScopedTempDir dir("model_shape");
-  PlantedStream stream(100, 50, 2, 0.8, 4);
+// A small model after one step, saved into `dir`.
+void SaveTrainedSmallModel(const std::filesystem::path& dir, uint64_t seed) {
+  PlantedStream stream(100, 50, 2, 0.8, seed);
   auto model = MakeModel(SmallModelOptions());
   ASSERT_TRUE(model->Train(stream.Batch(16)).ok());
-  ASSERT_TRUE(model->Save(dir.path()).ok());
+  ASSERT_TRUE(model->Save(dir).ok());
+}
+
+TEST(TwoTowerModelTest, LoadRejectsAModelOfOtherShape) {
+  towerstream::testing::ScopedTempDir dir("model_shape");
+  ASSERT_NO_FATAL_FAILURE(SaveTrainedSmallModel(dir.path(), 4));
   ModelOptions wider = SmallModelOptions();
   wider.towers.dim = 8;
   const Status s = MakeModel(wider)->Load(dir.path());
   EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s.ToString();
 }
 
+// Found by fuzz/snapshot_state_fuzzer: the estimator's shape came from its file alone, so a
+// damaged header made Load allocate and fill up to 2^35 buckets (and another shape was taken
+// silently) before anything compared it with the model's options.
+TEST(TwoTowerModelTest, LoadRejectsAnEstimatorOfOtherShapeBeforeAllocatingIt) {
+  towerstream::testing::ScopedTempDir dir("model_estimator");
+  ASSERT_NO_FATAL_FAILURE(SaveTrainedSmallModel(dir.path(), 4));
+  ModelOptions other = SmallModelOptions();
+  other.estimator.buckets /= 2;
+  const Status s = MakeModel(other)->Load(dir.path());
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s.ToString();
+  EXPECT_NE(s.message().find("frequency_estimator.bin"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("buckets"), std::string::npos) << s.message();
+}
+
 TEST(TwoTowerModelTest, LoadNamesTheDamagedFile) {
   towerstream::testing::ScopedTempDir dir("model_damaged");
-  PlantedStream stream(100, 50, 2, 0.8, 5);
-  auto model = MakeModel(SmallModelOptions());
-  ASSERT_TRUE(model->Train(stream.Batch(16)).ok());
-  ASSERT_TRUE(model->Save(dir.path()).ok());
+  ASSERT_NO_FATAL_FAILURE(SaveTrainedSmallModel(dir.path(), 5));
   const std::filesystem::path table = dir.path() / "customer_table.bin";
   std::filesystem::resize_file(table, std::filesystem::file_size(table) / 2);
   const Status s = MakeModel(SmallModelOptions())->Load(dir.path());

@@ -227,6 +227,56 @@ TEST(RankerTest, SaveAndLoadKeepTheScoresIdentical) {
       << bad.status().message();
 }
 
+// Found by fuzz/snapshot_manifest_fuzzer: integers were read with get<int64_t>(), which casts a
+// float (100.5 became 100; 1e300 is undefined behaviour), and Describe() threw on a fit summary
+// of other types.
+TEST(RankerTest, FromJsonRefusesFloatsWhereIntegersBelong) {
+  const nlohmann::json towers = Ranker::TowerOnly().ToJson();
+  for (const double bad : {100.5, 1e300}) {
+    nlohmann::json j = towers;
+    j["candidates"]["from_towers"] = bad;
+    const Result<Ranker> r = Ranker::FromJson(j, "ranker.json");
+    EXPECT_EQ(r.status().code(), StatusCode::kCorruption) << bad;
+    EXPECT_NE(r.status().message().find("from_towers"), std::string::npos) << r.status().message();
+  }
+}
+
+// Found by fuzz/snapshot_manifest_fuzzer: a weight beyond float's range read as infinity, scored
+// every candidate infinite or NaN, and saved as null, which no longer read.
+TEST(RankerTest, FromJsonRefusesWeightsBeyondFloat) {
+  World world(4);
+  const std::vector<Customer> customers = MakeCustomers(world, 50, 10);
+  const nlohmann::json fitted = FitOn(world, customers, [&](const Customer& c) {
+                                  return world.log.Purchases(c.key).back().article;
+                                }).ToJson();
+  ASSERT_TRUE(Ranker::FromJson(fitted, "ranker.json").ok());
+  for (const char* weights : {"w1", "linear"}) {
+    nlohmann::json j = fitted;
+    j["network"][weights][0] = 1e300;
+    const Result<Ranker> r = Ranker::FromJson(j, "ranker.json");
+    EXPECT_EQ(r.status().code(), StatusCode::kCorruption) << weights;
+  }
+  nlohmann::json j = fitted;
+  j["network"]["bias"] = -1e39;
+  EXPECT_EQ(Ranker::FromJson(j, "ranker.json").status().code(), StatusCode::kCorruption);
+}
+
+TEST(RankerTest, DescribeShowsOnlyAFitSummaryOfTheExpectedTypes) {
+  World world(3);
+  const std::vector<Customer> customers = MakeCustomers(world, 50, 10);
+  nlohmann::json j = FitOn(world, customers, [&](const Customer& c) {
+                       return world.log.Purchases(c.key).back().article;
+                     }).ToJson();
+  j["fit"] = {{"week_start", 20200909}, {"customers", "many"}};
+  Result<Ranker> odd = Ranker::FromJson(j, "ranker.json");
+  ASSERT_TRUE(odd.ok()) << odd.status().ToString();
+  EXPECT_EQ(odd->Describe(), "towers re-ranked with repeats and trends");
+  j["fit"] = {{"week_start", "2020-09-09"}, {"customers", 1e300}};
+  odd = Ranker::FromJson(j, "ranker.json");
+  ASSERT_TRUE(odd.ok()) << odd.status().ToString();
+  EXPECT_EQ(odd->Describe(), "towers re-ranked with repeats and trends");
+}
+
 TEST(RankerTest, FitRefusesGroupsWithoutAPurchase) {
   FitGroup group;
   group.candidates.resize(3);

@@ -88,6 +88,21 @@ TEST(ModelConfigTest, MissingOrMistypedFieldIsCorruptionNamingIt) {
   EXPECT_NE(r.status().message().find("'dim'"), std::string::npos);
 }
 
+// Found by fuzz/snapshot_manifest_fuzzer: integer fields were read with get<T>(), which casts a
+// float (16.5 became 16; 1e300 is undefined behaviour).
+TEST(ModelConfigTest, FloatsWhereIntegersBelongAreCorruptionNamingTheField) {
+  for (const std::string field : {"dim", "hidden", "seed"}) {
+    for (const double bad : {16.5, 1e300}) {
+      nlohmann::json config = ModelConfigToJson(testing::SmallModelOptions());
+      config[field] = field == "hidden" ? nlohmann::json::array({bad}) : nlohmann::json(bad);
+      const Result<model::ModelOptions> r = ModelConfigFromJson(config, torch::kCPU);
+      EXPECT_EQ(r.status().code(), StatusCode::kCorruption) << field << " " << bad;
+      EXPECT_NE(r.status().message().find("'" + field + "'"), std::string::npos)
+          << r.status().message();
+    }
+  }
+}
+
 TEST(SnapshotScheduleTest, ParsesTimesCountsAndOff) {
   struct Case {
     std::string text;
