@@ -5,6 +5,10 @@
 BUILD_DIR    ?= build
 ASAN_DIR     ?= build-asan
 CORE_DIR     ?= build-core
+FUZZ_DIR     ?= build-fuzz
+# `make fuzz`: seconds per target, and targets fuzzed at once (each takes about one core).
+FUZZ_SECONDS ?= 60
+FUZZ_JOBS    ?= 2
 BUILD_TYPE   ?= RelWithDebInfo
 JOBS         ?= $(shell nproc)
 # CI sets WERROR=ON; developers may keep warnings non-fatal while iterating.
@@ -14,7 +18,7 @@ CMAKE_FLAGS  ?=
 TOWERSTREAM  := $(BUILD_DIR)/bin/towerstream
 
 .PHONY: all deps configure build test unit-test integration-test sanitize core-only bench demo demo-stream \
-        format format-check clean help
+        fuzz format format-check clean help
 
 all: build
 
@@ -25,6 +29,7 @@ help:
 	@echo "make bench       run the benchmarks under bench/"
 	@echo "make sanitize    unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
 	@echo "make core-only   build what needs only LibTorch (for GPU machines)"
+	@echo "make fuzz        every parser under libFuzzer + ASan + UBSan, FUZZ_SECONDS (60) each"
 	@echo "make deps        install the Debian packages (idempotent)"
 	@echo "make format      clang-format the sources; make format-check verifies"
 
@@ -68,6 +73,13 @@ core-only:
 	  -DTOWERSTREAM_CORE_TESTS=ON -DTOWERSTREAM_WERROR=$(WERROR) $(CMAKE_FLAGS)
 	cmake --build $(CORE_DIR) -j $(JOBS)
 
+# Every parser's libFuzzer target (fuzz/), built with clang in $(FUZZ_DIR) and run for
+# FUZZ_SECONDS each from a copy of fuzz/corpus; a crash, leak, hang or OOM fails
+# (scripts/fuzz --help).
+fuzz:
+	@$(MAKE) --no-print-directory deps
+	scripts/fuzz --build-dir $(FUZZ_DIR) --seconds $(FUZZ_SECONDS) --jobs $(FUZZ_JOBS)
+
 bench: build
 	scripts/bench $(BUILD_DIR)
 
@@ -84,4 +96,4 @@ format-check:
 	git ls-files '*.cpp' '*.h' | xargs clang-format --dry-run -Werror
 
 clean:
-	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(CORE_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(CORE_DIR) $(FUZZ_DIR)
