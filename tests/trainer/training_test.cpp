@@ -243,6 +243,13 @@ std::string TrainAndSnapshot(TrainingSession& session, model::testing::PlantedSt
   return id.ok() ? *id : "";
 }
 
+// A fresh session in `dir` that trains one batch, snapshots and closes: the snapshot's id.
+std::string OneSnapshotIn(const std::filesystem::path& dir) {
+  model::testing::PlantedStream stream(100, 30, 3, 0.8, 6);
+  auto session = std::move(TrainingSession::Open(Session(dir), nullptr)).value();
+  return TrainAndSnapshot(*session, stream, 1);
+}
+
 // Overwrites the middle byte of a payload file: the snapshot no longer verifies.
 void Damage(const std::filesystem::path& snapshot) {
   for (const auto& entry : std::filesystem::directory_iterator(snapshot)) {
@@ -313,12 +320,7 @@ TEST(TrainingSessionTest, ResumesFromTheNewestSnapshotWhenLatestIsMissing) {
 
 TEST(TrainingSessionTest, RefusesToStartWhenNoSnapshotVerifies) {
   towerstream::testing::ScopedTempDir dir("session_all_damaged");
-  model::testing::PlantedStream stream(100, 30, 3, 0.8, 6);
-  std::string only;
-  {
-    auto session = std::move(TrainingSession::Open(Session(dir.path()), nullptr)).value();
-    only = TrainAndSnapshot(*session, stream, 1);
-  }
+  const std::string only = OneSnapshotIn(dir.path());
   Damage(dir.path() / only);
   const auto session = TrainingSession::Open(Session(dir.path()), nullptr);
   ASSERT_FALSE(session.ok()) << "starting afresh would let retention delete the snapshot";
@@ -332,12 +334,7 @@ TEST(TrainingSessionTest, RefusesToStartWhenNoSnapshotVerifies) {
 // training is not empty, so the run refuses and says how to start afresh.
 TEST(TrainingSessionTest, RefusesToStartWhenLatestNamesASnapshotThatIsGone) {
   towerstream::testing::ScopedTempDir dir("session_latest_gone");
-  model::testing::PlantedStream stream(100, 30, 3, 0.8, 6);
-  std::string only;
-  {
-    auto session = std::move(TrainingSession::Open(Session(dir.path()), nullptr)).value();
-    only = TrainAndSnapshot(*session, stream, 1);
-  }
+  const std::string only = OneSnapshotIn(dir.path());
   std::filesystem::remove_all(dir.path() / only);
   const auto session = TrainingSession::Open(Session(dir.path()), nullptr);
   ASSERT_FALSE(session.ok()) << "started afresh beside a LATEST that names " << only;
