@@ -18,7 +18,7 @@
 
 namespace towerstream::events {
 
-// Topic names (DESIGN.md §1).
+// Topic names (docs/design.md §3).
 inline constexpr std::string_view kArticlesTopic = "hm.articles";
 inline constexpr std::string_view kCustomersTopic = "hm.customers";
 inline constexpr std::string_view kTransactionsTopic = "hm.transactions";

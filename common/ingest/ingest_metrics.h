@@ -1,4 +1,4 @@
-// The Prometheus metrics ingest exports (DESIGN.md §6), registered in a caller's Registry.
+// The Prometheus metrics ingest exports (docs/design.md §14), registered in a caller's Registry.
 //
 // Every series carries service="ingest"; names start with towerstream_. Counters and
 // histograms are prometheus-cpp's (thread-safe); the per-partition lag gauges are added on

@@ -1,4 +1,4 @@
-// An HTTP endpoint serving a service's Prometheus metrics (DESIGN.md §6).
+// An HTTP endpoint serving a service's Prometheus metrics (docs/design.md §14).
 //
 // A MetricsServer serves, on GET /metrics, the Registry it is given plus a ProcessCollector
 // labelled with the service, in Prometheus' text format, from the admin HTTP server's one io

@@ -1,5 +1,5 @@
-// The naming rules of towerstream metrics (DESIGN.md §6), shared by every service, and a check
-// that tests run over a service's registry.
+// The naming rules of towerstream metrics (docs/design.md §14), shared by every service, and a
+// check that tests run over a service's registry.
 #pragma once
 
 #include <string_view>

@@ -1,4 +1,5 @@
-// The query and item towers of DESIGN.md §3 and their in-batch softmax loss with logQ correction.
+// The query and item towers of docs/design.md §5 and their in-batch softmax loss with logQ
+// correction.
 #pragma once
 
 #include <torch/nn/module.h>

@@ -33,7 +33,7 @@ constexpr int64_t kEmbedChunk = 16384;
 // product: the block of scores stays in cache while it is counted.
 constexpr int64_t kScoreChunk = 2048;
 
-// The model's state files (DESIGN.md §4: model and optimiser state, tables, estimator,
+// The model's state files (docs/design.md §7: model and optimiser state, tables, estimator,
 // catalogue, and the item embeddings for serving).
 constexpr const char* kTowersFile = "towers.pt";
 constexpr const char* kOptimizerFile = "optimizer.bin";

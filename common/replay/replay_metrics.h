@@ -1,5 +1,5 @@
-// Internal to ts_replay: the replay metrics (DESIGN.md §6), counted locally on the hot path and
-// published to the prometheus::Registry in batches.
+// Internal to ts_replay: the replay metrics (docs/design.md §14), counted locally on the hot path
+// and published to the prometheus::Registry in batches.
 //
 // Recording (OnDelivery, AddRejected, SetEventTime) happens on the replay thread only: delivery
 // reports are served by the Poll/Flush calls it makes. Publish() copies the local counts into

@@ -1,4 +1,4 @@
-// The towerstream topics (DESIGN.md §1) as replay creates them: names under an optional
+// The towerstream topics (docs/design.md §3) as replay creates them: names under an optional
 // prefix, partition counts and topic configs.
 #pragma once
 

@@ -1,4 +1,4 @@
-// The model configuration as JSON, for snapshot manifests (DESIGN.md §4), and loading a model
+// The model configuration as JSON, for snapshot manifests (docs/design.md §7), and loading a model
 // from a snapshot directory.
 //
 // A snapshot's manifest.json carries `model_config`, every option that shapes the model's

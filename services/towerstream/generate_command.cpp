@@ -9,6 +9,7 @@
 #include "common/base/progress.h"
 #include "common/datagen/generator.h"
 #include "common/evaluation/best_possible.h"
+#include "services/towerstream/cli_support.h"
 #include "services/towerstream/commands.h"
 
 namespace towerstream::cli {
@@ -23,10 +24,7 @@ struct GenerateArgs {
   bool no_best_possible = false;
 };
 
-int Fail(int code, const std::string& message) {
-  std::fprintf(stderr, "towerstream generate: %s\n", message.c_str());
-  return code;
-}
+int Fail(int code, const std::string& message) { return cli::Fail("generate", code, message); }
 
 int RunGenerate(GenerateArgs& args) {
   datagen::GeneratorOptions& options = args.options;

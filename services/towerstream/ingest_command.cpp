@@ -10,6 +10,7 @@
 #include "common/ingest/ingester.h"
 #include "common/kafka/kafka_config.h"
 #include "common/metrics/metrics_server.h"
+#include "services/towerstream/cli_support.h"
 #include "services/towerstream/commands.h"
 #include "services/towerstream/service_flags.h"
 #include "services/towerstream/signal_stopper.h"
@@ -30,10 +31,7 @@ struct IngestArgs {
   std::string metrics_address = std::string(metrics::kIngestAddress);
 };
 
-int Fail(int code, const std::string& message) {
-  std::fprintf(stderr, "towerstream ingest: %s\n", message.c_str());
-  return code;
-}
+int Fail(int code, const std::string& message) { return cli::Fail("ingest", code, message); }
 
 int RunIngest(IngestArgs& args) {
   ingest::IngestOptions& options = args.options;
@@ -123,17 +121,17 @@ void AddIngestCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--history-length", args->history_length,
                   "Purchases before each transaction put in its example (N)")
       ->capture_default_str()
-      ->check(CLI::Range(1, 1000))
+      ->check(InRange(1, 1000))
       ->type_name("N");
   cmd->add_option("--batch-size", args->options.batch_size,
                   "Most transactions per micro-batch (one Kafka transaction, one RocksDB write)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber)
+      ->check(Positive())
       ->type_name("N");
   cmd->add_option("--max-batch-delay-ms", args->max_batch_delay_ms,
                   "Longest a micro-batch waits to fill up")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber)
+      ->check(Positive())
       ->type_name("MS");
   cmd->add_option("--on-missing-entity", args->on_missing_entity,
                   "What to do with a purchase of an unknown article or customer: cold, park, dlq")
@@ -142,12 +140,12 @@ void AddIngestCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--park-timeout-ms", args->park_timeout_ms,
                   "With park: how long a purchase waits for its entity before it is emitted cold")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber)
+      ->check(NonNegative())
       ->type_name("MS");
   cmd->add_option("--cache-entries", args->cache_entries,
                   "Entries of each feature-store cache (articles, customers, histories); "
                   "default 200000 articles and 1500000 customers and histories (all of H&M's)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(NonNegative())
       ->type_name("N");
   cmd->add_flag("--no-fsync", args->no_fsync,
                 "Do not fsync RocksDB writes (faster; a power loss, unlike a crash, may then "

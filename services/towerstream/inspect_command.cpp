@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/hm/inspect.h"
+#include "services/towerstream/cli_support.h"
 #include "services/towerstream/commands.h"
 
 namespace towerstream::cli {
@@ -32,7 +33,7 @@ void AddInspectCommand(CLI::App& app, int* exit_code) {
                 "Stop a file at its first bad row; exit non-zero if anything was rejected");
   cmd->add_option("--max-errors", args->max_errors, "Rejections listed per file")
       ->capture_default_str()
-      ->check(CLI::Range(0, 1000));
+      ->check(InRange(0, 1000));
   cmd->add_flag("-q,--quiet", args->quiet, "No progress bars");
   cmd->callback([args, exit_code] {
     hm::InspectOptions options;

@@ -1,9 +1,10 @@
-// towerstream: one binary, one subcommand per tool or service (DESIGN.md §5).
+// towerstream: one binary, one subcommand per tool or service (docs/design.md §13).
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <exception>
 
+#include "services/towerstream/cli_support.h"
 #include "services/towerstream/commands.h"
 
 int main(int argc, char** argv) {
@@ -25,7 +26,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // Every usage error exits 2 with the subcommand's prefix, not CLI11's 104-114.
+    return towerstream::cli::HandleParseError(app, e, argc > 1 ? argv[1] : nullptr);
   } catch (const std::exception& e) {
     // Libraries report expected errors as Status; anything thrown here is a bug or an
     // unexpected failure of a third-party library.

@@ -1,5 +1,6 @@
 // The shared model, snapshot and device flags of `trainer` and `train`.
 #include "services/towerstream/model_flags.h"
+#include "services/towerstream/cli_support.h"
 
 #include <torch/torch.h>
 
@@ -19,7 +20,7 @@ void AddModelFlags(CLI::App* cmd, ModelFlags* f, const std::string& snapshot_eve
       ->type_name("DIR");
   cmd->add_option("--keep", f->keep, "Complete snapshots kept (older ones are deleted)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber)
+      ->check(Positive())
       ->type_name("N");
   cmd->add_option("--snapshot-every", f->snapshot_every,
                   "Also snapshot every wall time (30s, 10m, 2h) or number of examples trained "
@@ -34,7 +35,7 @@ void AddModelFlags(CLI::App* cmd, ModelFlags* f, const std::string& snapshot_eve
   cmd->add_option("--threads", f->threads,
                   "CPU threads for LibTorch (0: every core; `train` leaves one to enrichment)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber)
+      ->check(NonNegative())
       ->type_name("N");
   cmd->add_option("--seed", f->seed,
                   "Seeds every initialisation and sampling (same seed and "
@@ -44,7 +45,7 @@ void AddModelFlags(CLI::App* cmd, ModelFlags* f, const std::string& snapshot_eve
   const std::string model = "Model";
   cmd->add_option("--dim", f->dim, "Embedding width and output width of both towers")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber)
+      ->check(Positive())
       ->group(model);
   cmd->add_option("--hidden", f->hidden, "Hidden layer widths of each tower's MLP")
       ->capture_default_str()
@@ -53,50 +54,50 @@ void AddModelFlags(CLI::App* cmd, ModelFlags* f, const std::string& snapshot_eve
       ->type_name("N,...");
   cmd->add_option("--field-dim", f->field_dim, "Embedding width of each categorical feature")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber)
+      ->check(Positive())
       ->group(model);
   cmd->add_option("--temperature", f->temperature,
                   "Softmax temperature over cosine similarities (smaller is sharper)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber)
+      ->check(Positive())
       ->group(model);
   cmd->add_option("--admit-after", f->admit_after,
                   "Sightings before a customer or article id gets its own embedding row "
                   "(before: shared hashed cold rows)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber)
+      ->check(Positive())
       ->group(model)
       ->type_name("N");
   cmd->add_option("--expire-after", f->expire_after,
                   "Steps without a sighting after which an id's row is reclaimed for reuse "
                   "(0: never)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber)
+      ->check(NonNegative())
       ->group(model)
       ->type_name("STEPS");
   cmd->add_option("--history-length", f->history_length,
                   "Recent purchases pooled into the query (the last N of each example's)")
       ->capture_default_str()
-      ->check(CLI::Range(0, 1000))
+      ->check(InRange(0, 1000))
       ->group(model)
       ->type_name("N");
   cmd->add_option("--table-lr", f->table_lr, "Row-wise Adagrad learning rate of the tables")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber)
+      ->check(Positive())
       ->group(model);
   cmd->add_option("--dense-lr", f->dense_lr, "Adam learning rate of the towers' layers")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber)
+      ->check(Positive())
       ->group(model);
   cmd->add_option("--weight-decay", f->weight_decay, "Decoupled weight decay (AdamW)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber)
+      ->check(NonNegative())
       ->group(model);
   cmd->add_option("--extra-negatives", f->extra_negatives,
                   "Articles drawn uniformly per step as extra negatives (mixed negative "
                   "sampling; 0: in-batch only)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber)
+      ->check(NonNegative())
       ->group(model)
       ->type_name("N");
   cmd->add_flag("--no-logq", f->no_logq,
@@ -105,7 +106,7 @@ void AddModelFlags(CLI::App* cmd, ModelFlags* f, const std::string& snapshot_eve
   cmd->add_option("--logq-alpha", f->logq_alpha,
                   "Weight of the newest gap in the frequency estimate (larger adapts faster)")
       ->capture_default_str()
-      ->check(CLI::Range(1e-6, 1.0))
+      ->check(InRange(1e-6, 1.0))
       ->group(model);
 
   const std::string validation = "Progressive validation";
@@ -113,7 +114,7 @@ void AddModelFlags(CLI::App* cmd, ModelFlags* f, const std::string& snapshot_eve
                   "Examples of a scored micro-batch ranked against every article before training "
                   "on it (0: no progressive validation)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber)
+      ->check(NonNegative())
       ->group(validation)
       ->type_name("N");
   cmd->add_option("--eval-spacing", f->eval_spacing,
@@ -121,7 +122,7 @@ void AddModelFlags(CLI::App* cmd, ModelFlags* f, const std::string& snapshot_eve
                   "number of articles have trained since (scoring embeds every article, so its "
                   "cost per example stays the same at any catalogue size); 0: every batch")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber)
+      ->check(NonNegative())
       ->group(validation)
       ->type_name("X");
 
@@ -129,8 +130,10 @@ void AddModelFlags(CLI::App* cmd, ModelFlags* f, const std::string& snapshot_eve
   cmd->add_option("--mlflow-uri", f->mlflow_uri,
                   "MLflow tracking server (http://HOST:PORT[/PREFIX]): a run with the "
                   "parameters, loss, progressive recall and examples/s over steps, and every "
-                  "snapshot's path. Training goes on, and says so, while it is unreachable. A "
-                  "resumed --snapshot-dir continues its run")
+                  "snapshot's path; each snapshot's manifest records the run (`evaluate "
+                  "--mlflow-uri` logs to it) and the last one is uploaded as an artifact. "
+                  "Training goes on, and says so, while it is unreachable. A resumed "
+                  "--snapshot-dir continues its run")
       ->group(tracking)
       ->type_name("URI");
   cmd->add_option("--mlflow-experiment", f->mlflow_experiment,

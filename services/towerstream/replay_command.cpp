@@ -13,6 +13,7 @@
 #include "common/kafka/kafka_config.h"
 #include "common/metrics/metrics_server.h"
 #include "common/replay/replay.h"
+#include "services/towerstream/cli_support.h"
 #include "services/towerstream/commands.h"
 #include "services/towerstream/service_flags.h"
 #include "services/towerstream/signal_stopper.h"
@@ -31,10 +32,7 @@ struct ReplayArgs {
   bool quiet = false;
 };
 
-int Fail(int code, const std::string& message) {
-  std::fprintf(stderr, "towerstream replay: %s\n", message.c_str());
-  return code;
-}
+int Fail(int code, const std::string& message) { return cli::Fail("replay", code, message); }
 
 void PrintSummary(const replay::ReplaySummary& summary) {
   const int64_t delivered = summary.events_delivered();
@@ -102,14 +100,18 @@ void AddReplayCommand(CLI::App& app, int* exit_code) {
       "hm.customers (compacted, keyed by id), then transactions in t_dat order to "
       "hm.transactions (keyed by customer_id, murmur2-partitioned like Kafka's clients). "
       "Creates missing topics (also hm.examples and hm.dlq). Every message carries headers "
-      "source.file and source.line; transactions carry an event_id stable per source row.");
+      "source.file, source.line and source.fingerprint (the file's size and an XXH3 of 64 "
+      "sampled 64 KiB blocks); transactions carry an event_id stable per source row.");
   cmd->footer(
       "Transactions must be sorted by t_dat (Kaggle's file and `towerstream generate`'s are); a "
       "row earlier than the previous one fails the run with its file:line. Bad CSV rows are "
       "reported, counted and not sent.\n"
       "--resume skips, per topic partition, every row whose line is <= the source.line of the "
       "partition's last message: after a kill, it continues without duplicates or gaps. "
-      "Resume with the same files, filters and --topic-prefix.\n"
+      "Resume with the same files, filters and --topic-prefix: a file that changed since its "
+      "rows went in (another size or sampled content than the source.fingerprint of a "
+      "partition's last message) is refused, naming the file and what changed; topics written "
+      "by an older replay without that header are resumed with a warning.\n"
       "Exit status: 0 done, 1 failed, 2 bad usage, 128+signal when interrupted by SIGINT or "
       "SIGTERM (what was produced is delivered first; a second signal exits at once).\n"
       "Examples:\n"
@@ -139,12 +141,12 @@ void AddReplayCommand(CLI::App& app, int* exit_code) {
                                "At most this many transactions per second, evenly spaced "
                                "(default: as fast as possible)")
                    ->type_name("EVENTS_PER_S")
-                   ->check(CLI::PositiveNumber);
+                   ->check(Positive());
   cmd->add_option("--speedup", args->options.speedup,
                   "Play X seconds of event time per wall second: each day's transactions are "
                   "spread evenly over 86400/X seconds (86400: a day per second)")
       ->type_name("X")
-      ->check(CLI::PositiveNumber)
+      ->check(Positive())
       ->excludes(rate);
   cmd->add_option("--from", args->from, "Only transactions with t_dat >= DATE (inclusive)")
       ->type_name("DATE");

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/admin/admin_server.h"
+#include "services/towerstream/cli_support.h"
 #include "services/towerstream/commands.h"
 
 namespace towerstream::cli {
@@ -58,7 +59,7 @@ void AddSnapshotCommand(CLI::App& app, int* exit_code) {
       "snapshot",
       "Ask a running `towerstream trainer` for a snapshot; prints its id once it is durable.");
   cmd->footer(
-      "Exit status: 0 snapshot written (its id on stdout), 1 failed.\n"
+      "Exit status: 0 snapshot written (its id on stdout), 1 failed, 2 bad usage.\n"
       "Example:\n"
       "  towerstream snapshot --trainer 127.0.0.1:9404");
   cmd->add_option("--trainer", args->trainer, "The trainer's admin address HOST:PORT")
@@ -68,7 +69,7 @@ void AddSnapshotCommand(CLI::App& app, int* exit_code) {
       ->type_name("TOKEN");
   cmd->add_option("--timeout", args->timeout_s, "Seconds to wait for the snapshot")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber)
+      ->check(Positive())
       ->type_name("S");
   cmd->callback([args, exit_code] { *exit_code = RunSnapshot(*args); });
 }

@@ -15,6 +15,7 @@
 #include "common/replay/data_files.h"
 #include "common/trainer/embedded_trainer.h"
 #include "common/trainer/trainer.h"
+#include "services/towerstream/cli_support.h"
 #include "services/towerstream/commands.h"
 #include "services/towerstream/model_flags.h"
 #include "services/towerstream/service_flags.h"
@@ -34,10 +35,7 @@ struct TrainerArgs {
   std::string ranker_until;
 };
 
-int Fail(int code, const std::string& message) {
-  std::fprintf(stderr, "towerstream trainer: %s\n", message.c_str());
-  return code;
-}
+int Fail(int code, const std::string& message) { return cli::Fail("trainer", code, message); }
 
 int RunTrainer(TrainerArgs& args) {
   // First, before LibTorch, librdkafka or the HTTP servers start threads: they must inherit
@@ -163,12 +161,12 @@ void AddTrainerCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--batch-size", args->options.batch_size,
                   "Most examples per micro-batch (training step)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber)
+      ->check(Positive())
       ->type_name("N");
   cmd->add_option("--max-batch-delay-ms", args->max_batch_delay_ms,
                   "Longest a micro-batch waits to fill up before it is trained as it is")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber)
+      ->check(Positive())
       ->type_name("MS");
   cmd->add_option("--order-wait-ms", args->order_wait_ms,
                   "Examples are trained in event-time order across the partitions, as `train` "
@@ -176,7 +174,7 @@ void AddTrainerCommand(CLI::App& app, int* exit_code) {
                   "examples back until it delivers, or for at most this long once it delivers "
                   "nothing (0: train in the order the consumer delivers)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber)
+      ->check(NonNegative())
       ->type_name("MS");
   cmd->add_option("--ranker-data", args->ranker_data,
                   "The H&M files the stream comes from: when the stream reaches the validation "
@@ -191,7 +189,7 @@ void AddTrainerCommand(CLI::App& app, int* exit_code) {
       ->type_name("YYYY-MM-DD");
   cmd->add_option("--ranker-days", args->options.ranker_days, "Length of the validation week")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber)
+      ->check(Positive())
       ->type_name("N");
   cmd->add_option("--admin-address", args->options.admin_address,
                   "Admin HTTP API on HOST:PORT (port 0: any free port; '' : off)")

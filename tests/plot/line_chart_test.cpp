@@ -1,11 +1,14 @@
 // RenderSvg: a well-formed document with one polyline per series holding its points, escaped
-// text, and something sensible for degenerate input.
+// text, something sensible for degenerate input, a y axis that ends on a labelled nice tick, and
+// a legend that covers no line.
 #include "common/plot/line_chart.h"
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <limits>
 #include <string>
+#include <vector>
 
 namespace towerstream::plot {
 namespace {
@@ -54,6 +57,90 @@ TEST(LineChartTest, AnEmptyOrFlatChartStillRenders) {
   EXPECT_EQ(b.find("nan"), std::string::npos);
   EXPECT_EQ(b.find("inf"), std::string::npos);
   EXPECT_EQ(Count(b, "<polyline"), 1u);
+}
+
+TEST(LineChartTest, NiceAxisEndsOnATickOfOneTwoOrFiveTimesAPowerOfTen) {
+  struct Case {
+    double lo, hi, min, max, step;
+  };
+  const std::vector<Case> cases = {
+      {0, 0.37, 0, 0.4, 0.1},
+      {0, 0.93, 0, 1.0, 0.2},
+      {0, 1234, 0, 1500, 500},
+      {0, 0.3, 0, 0.3, 0.05},
+      {0, 1, 0, 1, 0.2},
+      {0, 0.1 + 0.2, 0, 0.3, 0.05},
+      {-0.7, 2.1, -1, 2.5, 0.5},
+      {5, 5, 5, 6, 1},
+      {3.2, 7.9, 3, 8, 1},
+      {0, 0.0123, 0, 0.015, 0.005},
+      {0, 48'000, 0, 50'000, 10'000},
+  };
+  for (const Case& c : cases) {
+    const Axis axis = NiceAxis(c.lo, c.hi, 6);
+    const std::string input = "[" + std::to_string(c.lo) + ", " + std::to_string(c.hi) + "]";
+    EXPECT_NEAR(axis.step, c.step, c.step * 1e-9) << input;
+    EXPECT_NEAR(axis.min, c.min, c.step * 1e-9) << input;
+    EXPECT_NEAR(axis.max, c.max, c.step * 1e-9) << input;
+    EXPECT_LE(axis.min, c.lo) << input;
+    EXPECT_GE(axis.max, c.hi - c.step * 1e-9) << input;
+    // The step is 1, 2 or 5 times a power of ten.
+    const double mantissa = axis.step / std::pow(10.0, std::floor(std::log10(axis.step)));
+    EXPECT_TRUE(std::fabs(mantissa - 1) < 1e-9 || std::fabs(mantissa - 2) < 1e-9 ||
+                std::fabs(mantissa - 5) < 1e-9)
+        << input << ": step " << axis.step;
+  }
+}
+
+TEST(LineChartTest, TheTopOfTheYAxisIsALabelledTick) {
+  LineChart chart;
+  chart.series = {{"recall", {{1, 0.05}, {50, 0.21}, {100, 0.37}}}};
+  const std::string svg = RenderSvg(chart);
+  EXPECT_NE(svg.find(">0.4</text>"), std::string::npos) << svg;
+  EXPECT_EQ(svg.find(">0.45</text>"), std::string::npos);
+  EXPECT_EQ(svg.find(">0.5</text>"), std::string::npos);
+  // The top tick's line is the plot area's top edge (y = 40).
+  EXPECT_NE(svg.find("y1=\"40.0\" x2=\"700.0\" y2=\"40.0\" stroke=\"#e5e5e5\""), std::string::npos)
+      << svg;
+}
+
+TEST(LineChartTest, LegendGoesToACornerTheLinesDoNotCross) {
+  // Recall curves rise steeply and flatten: the top right and top left are drawn through
+  // (the top-left corner by the steep start), the bottom right is free.
+  LineChart rising;
+  std::vector<std::pair<double, double>> model, baseline;
+  for (int k = 1; k <= 100; ++k) {
+    model.emplace_back(k, 0.9 * (1 - std::exp(-k / 5.0)));
+    baseline.emplace_back(k, 0.8 * (1 - std::exp(-k / 4.0)));
+  }
+  rising.series = {{"model", model}, {"popularity", baseline}};
+  EXPECT_EQ(PlaceLegend(rising), LegendPosition::kBottomRight);
+  // A falling loss curve leaves the top right free.
+  LineChart falling;
+  falling.series = {{"loss", {{0, 9}, {10, 4}, {20, 2}, {100, 1.5}}}};
+  EXPECT_EQ(PlaceLegend(falling), LegendPosition::kTopRight);
+  // A rising straight line leaves the top left free.
+  LineChart diagonal;
+  diagonal.series = {{"line", {{0, 0}, {10, 1}}}};
+  EXPECT_EQ(PlaceLegend(diagonal), LegendPosition::kTopLeft);
+}
+
+TEST(LineChartTest, LegendGoesOutsideWhenEveryCornerIsDrawnThrough) {
+  LineChart busy;
+  busy.series = {{"high", {{0, 0.95}, {10, 0.95}}}, {"low", {{0, 0.05}, {10, 0.05}}}};
+  EXPECT_EQ(PlaceLegend(busy), LegendPosition::kOutsideRight);
+  const std::string svg = RenderSvg(busy);
+  // The plot area narrows to leave the legend room on its right.
+  const std::string legend_box = "<g class=\"legend\"><rect x=\"";
+  const size_t legend = svg.find(legend_box);
+  ASSERT_NE(legend, std::string::npos) << svg;
+  const double legend_x = std::stod(svg.substr(legend + legend_box.size()));
+  const std::string frame_box = "<rect x=\"70\" y=\"40\" width=\"";
+  const size_t frame = svg.find(frame_box);
+  ASSERT_NE(frame, std::string::npos) << svg;
+  const double plot_right = 70 + std::stod(svg.substr(frame + frame_box.size()));
+  EXPECT_GT(legend_x, plot_right);
+  EXPECT_LT(legend_x, busy.width);
 }
 
 }  // namespace
