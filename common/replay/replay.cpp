@@ -104,11 +104,13 @@ struct EventFor<hm::Transaction> {
 class FileSender {
  public:
   FileSender(kafka::Producer& producer, ReplayMetrics& metrics, const std::string& topic,
-             const std::string& base_name, std::chrono::milliseconds enqueue_timeout)
+             const std::string& base_name, const std::string& fingerprint,
+             std::chrono::milliseconds enqueue_timeout)
       : producer_(producer),
         metrics_(metrics),
         topic_name_(topic),
         base_name_(base_name),
+        fingerprint_(fingerprint),
         enqueue_timeout_(enqueue_timeout),
         topic_(rd_kafka_topic_new(producer.handle().c_ptr(), topic.c_str(), nullptr)) {}
 
@@ -131,6 +133,8 @@ class FileSender {
           RD_KAFKA_V_HEADER(kSourceFileHeader.data(), base_name_.data(),
                             static_cast<ssize_t>(base_name_.size())),
           RD_KAFKA_V_HEADER(kSourceLineHeader.data(), line, static_cast<ssize_t>(line_size)),
+          RD_KAFKA_V_HEADER(kSourceFingerprintHeader.data(), fingerprint_.data(),
+                            static_cast<ssize_t>(fingerprint_.size())),
           RD_KAFKA_V_END);
       if (code == RD_KAFKA_RESP_ERR_NO_ERROR) return Status::Ok();
       // A full local queue is back-pressure: serve delivery reports (which free room) and
@@ -158,6 +162,7 @@ class FileSender {
   ReplayMetrics& metrics_;
   const std::string topic_name_;
   const std::string base_name_;
+  const std::string fingerprint_;
   const std::chrono::milliseconds enqueue_timeout_;
   std::unique_ptr<rd_kafka_topic_t, TopicDeleter> topic_;
 };
@@ -417,10 +422,20 @@ Status Replayer::SendFile(const std::string& path, const std::string& topic,
 
   TS_ASSIGN_OR_RETURN(const int partitions,
                       kafka::PartitionCount(*producer_, topic, options_.admin_timeout));
+  // Every message carries it, so that a later --resume can tell whether the file changed.
+  TS_ASSIGN_OR_RETURN(const FileFingerprint fingerprint, FingerprintFile(path));
   ResumePoint resume;
   if (options_.resume) {
-    TS_ASSIGN_OR_RETURN(resume,
-                        ReadResumePoint(options_.kafka, topic, path, options_.admin_timeout));
+    TS_ASSIGN_OR_RETURN(
+        resume, ReadResumePoint(options_.kafka, topic, path, fingerprint, options_.admin_timeout));
+    if (resume.unfingerprinted_partitions() > 0 && options_.report_out != nullptr) {
+      std::fprintf(options_.report_out,
+                   "replay: warning: %d partition(s) of topic '%s' were last written by a replay "
+                   "that recorded no '%s' header: resuming on the file name and lines alone, "
+                   "without checking that %s is unchanged\n",
+                   resume.unfingerprinted_partitions(), topic.c_str(),
+                   std::string(kSourceFingerprintHeader).c_str(), base_name.c_str());
+    }
   }
   hm::ReaderOptions reader_options;
   reader_options.max_errors_kept = options_.max_reported_bad_rows;
@@ -429,7 +444,8 @@ Status Replayer::SendFile(const std::string& path, const std::string& topic,
   const hm::LoadStats& stats = reader->stats();
 
   FileProgress progress(path, KindOf<Record>(), options_.progress_out);
-  FileSender sender(*producer_, *metrics_, topic, base_name, options_.enqueue_timeout);
+  FileSender sender(*producer_, *metrics_, topic, base_name, fingerprint.ToString(),
+                    options_.enqueue_timeout);
   int64_t rejected_published = 0;
   Status failure;
   // Serves delivery reports, publishes metrics and progress.

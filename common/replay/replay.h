@@ -7,14 +7,17 @@
 // Contracts (documented for users in `towerstream replay --help`):
 // - Keys and partitions: hm.articles by article_id (10 digits), hm.customers and
 //   hm.transactions by customer_id; the partition is Kafka's murmur2 of the key, computed here
-//   and produced explicitly. Every message has headers source.file and source.line.
+//   and produced explicitly. Every message has headers source.file, source.line and
+//   source.fingerprint (the file's size and a sampled hash, resume.h).
 // - Transactions must be sorted by t_dat (Kaggle's file and `towerstream generate`'s are): a
 //   row earlier than the one before it fails the run naming file:line (no re-sorting).
 // - --from is inclusive, --until exclusive, both on t_dat; they filter transactions only. With
 //   --until, reading stops at the first row on or after it.
 // - --resume: per topic and partition, rows whose line is <= the line of the partition's last
 //   message are skipped (see resume.h); this applies to the entity files too, so nothing is
-//   sent twice. Resume with the same files and filters as the interrupted run.
+//   sent twice. Resume with the same files and filters as the interrupted run: a file whose
+//   fingerprint differs from the one on a partition's last message is refused (naming the file
+//   and what changed); messages of older replays without the header are accepted with a warning.
 // - Bad CSV rows are reported (file:line, reason), counted, and not sent.
 // - The producer is idempotent and retries without a time limit (message.timeout.ms=0), so
 //   a partition never has gaps; a delivery failure all the same stops the run.

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -31,6 +32,21 @@ constexpr std::string_view kTempPrefix = ".tmp-";
 constexpr std::string_view kLatestTempFileName = "LATEST.tmp";
 constexpr std::string_view kLockFileName = "LOCK";
 constexpr size_t kStepDigits = 12;
+
+// The process's umask, read without changing it (umask(2) can only set it, and setting it
+// twice races with other threads creating files): Linux reports it in /proc/self/status since
+// 4.7. 022, the usual default, where it cannot be read.
+mode_t CurrentUmask() {
+  std::FILE* status = std::fopen("/proc/self/status", "re");
+  if (status == nullptr) return 022;
+  char line[256];
+  unsigned mask = 022;
+  while (std::fgets(line, sizeof(line), status) != nullptr) {
+    if (std::sscanf(line, "Umask: %o", &mask) == 1) break;
+  }
+  std::fclose(status);
+  return static_cast<mode_t>(mask & 0777);
+}
 
 // What List orders snapshots by, parsed from an id s<step>-<YYYYMMDD>T<HHMMSS>.<mmm>Z[-<n>].
 struct IdKey {
@@ -261,6 +277,12 @@ Result<std::string> SnapshotStore::Write(Manifest manifest, const PayloadWriter&
   if (::mkdtemp(pattern.data()) == nullptr) return internal::ErrnoError("mkdtemp", pattern, errno);
   const fs::path temp = pattern;
   TempDirCleanup cleanup(temp);
+  // mkdtemp makes the folder 0700; a snapshot is read by other users' processes (serve,
+  // evaluate, a container's cli), so it gets a folder's usual mode under the umask (0755
+  // with umask 022), as its files do.
+  if (::chmod(temp.c_str(), 0777 & ~CurrentUmask()) != 0) {
+    return internal::ErrnoError("chmod", temp, errno);
+  }
 
   TS_RETURN_IF_ERROR(write_payload(temp).WithContext("snapshot payload"));
   TS_ASSIGN_OR_RETURN(const std::vector<std::string> names, PayloadNames(temp));

@@ -6,6 +6,8 @@
 
 #include <chrono>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <random>
 #include <set>
@@ -25,6 +27,7 @@
 #include "common/replay/partitioner.h"
 #include "common/replay/replay.h"
 #include "common/replay/resume.h"
+#include "common/replay/topics.h"
 #include "tests/harness/test_services.h"
 #include "tests/metrics/http_get.h"
 #include "tests/replay/replay_test_support.h"
@@ -349,6 +352,81 @@ TEST_F(ReplayIntegrationTest, MetricsEndpointServesReplayCounters) {
 #ifndef TOWERSTREAM_BINARY
 #error "TOWERSTREAM_BINARY (path of the towerstream executable) must be defined"
 #endif
+
+TEST_F(ReplayIntegrationTest, ResumeRefusesAChangedFileNamingItAndWhatChanged) {
+  const std::string data = (dir_.path() / "data").string();
+  ASSERT_TRUE(testing::GenerateData(data, 200, 50, 2'000, 10).ok());
+  ASSERT_TRUE(Replay(Options(data)).ok());
+  for (const kafka::Message& message : Read(topics_.transactions)) {
+    ASSERT_TRUE(message.HeaderValue(std::string(kSourceFingerprintHeader)).has_value())
+        << "partition " << message.partition << " offset " << message.offset;
+  }
+
+  // Another dataset under the same name: the lines of the topics mean nothing for it.
+  const std::string transactions = data + "/transactions_train.csv";
+  std::string content;
+  {
+    std::ifstream in(transactions, std::ios::binary);
+    content.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const std::string last_row = content.substr(content.rfind('\n', content.size() - 2) + 1);
+  std::ofstream(transactions, std::ios::binary | std::ios::app) << last_row;
+
+  ReplayOptions options = Options(data);
+  options.resume = true;
+  Result<ReplaySummary> resumed = Replay(options);
+  ASSERT_FALSE(resumed.ok()) << "resumed onto a changed file";
+  EXPECT_EQ(resumed.status().code(), StatusCode::kFailedPrecondition);
+  const std::string message = resumed.status().message();
+  EXPECT_NE(message.find("transactions_train.csv changed"), std::string::npos) << message;
+  EXPECT_NE(message.find(std::to_string(content.size()) + " bytes then, " +
+                         std::to_string(content.size() + last_row.size()) + " now"),
+            std::string::npos)
+      << message;
+  EXPECT_EQ(testing::MessageCount(*admin_, topics_.transactions), 2'000) << "nothing sent";
+
+  // The unchanged entity files would have resumed: only the changed file is refused.
+  options.send_transactions = false;
+  EXPECT_TRUE(Replay(options).ok());
+}
+
+TEST_F(ReplayIntegrationTest, ResumeAcceptsMessagesOfOlderReplaysWithoutFingerprint) {
+  const std::string data = (dir_.path() / "data").string();
+  ASSERT_TRUE(testing::GenerateData(data, 200, 50, 2'000, 10).ok());
+  const std::string transactions = data + "/transactions_train.csv";
+  ASSERT_TRUE(EnsureTopics(*admin_, topics_, kPartitions, 1, seconds(30)).ok());
+  // What a replay before source.fingerprint left: file and line headers only.
+  kafka::Message old;
+  old.topic = topics_.transactions;
+  old.partition = 1;
+  old.key = "old";
+  old.value = "{}";
+  old.headers = {{std::string(kSourceFileHeader), "transactions_train.csv"},
+                 {std::string(kSourceLineHeader), "5"}};
+  ASSERT_TRUE(admin_->Produce(old).ok());
+  ASSERT_TRUE(admin_->Flush(seconds(30)).ok());
+
+  Result<FileFingerprint> fingerprint = FingerprintFile(transactions);
+  ASSERT_TRUE(fingerprint.ok()) << fingerprint.status().ToString();
+  kafka::KafkaConfig config;
+  config.Set("bootstrap.servers", bootstrap_);
+  Result<ResumePoint> point =
+      ReadResumePoint(config, topics_.transactions, transactions, *fingerprint, seconds(30));
+  ASSERT_TRUE(point.ok()) << point.status().ToString();
+  EXPECT_EQ(point->unfingerprinted_partitions(), 1);
+  EXPECT_TRUE(point->AlreadySent(1, 5));
+  EXPECT_FALSE(point->AlreadySent(1, 6));
+
+  // The same message with the fingerprint of another file is refused.
+  old.headers.push_back({std::string(kSourceFingerprintHeader),
+                         FileFingerprint{.size = 1, .sample_xxh3 = 2}.ToString()});
+  ASSERT_TRUE(admin_->Produce(old).ok());
+  ASSERT_TRUE(admin_->Flush(seconds(30)).ok());
+  point = ReadResumePoint(config, topics_.transactions, transactions, *fingerprint, seconds(30));
+  ASSERT_FALSE(point.ok());
+  EXPECT_NE(point.status().message().find("size 1 bytes then"), std::string::npos)
+      << point.status().ToString();
+}
 
 class ReplayProcessTest : public ReplayIntegrationTest {
  protected:

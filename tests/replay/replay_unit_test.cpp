@@ -1,5 +1,5 @@
-// Unit tests of replay's pieces that need no broker: resume points, data folder scanning,
-// topic names and specs, options validation and producer defaults.
+// Unit tests of replay's pieces that need no broker: resume points, file fingerprints, data
+// folder scanning, topic names and specs, options validation and producer defaults.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -30,6 +30,72 @@ TEST(ResumePointTest, SkipsLinesUpToEachPartitionsLastLine) {
 
 TEST(ResumePointTest, EmptyResumePointSkipsNothing) {
   EXPECT_FALSE(ResumePoint().AlreadySent(0, 2));
+}
+
+FileFingerprint Fingerprint(const std::string& path) {
+  Result<FileFingerprint> fingerprint = FingerprintFile(path);
+  EXPECT_TRUE(fingerprint.ok()) << fingerprint.status().ToString();
+  return fingerprint.ok() ? *fingerprint : FileFingerprint{};
+}
+
+constexpr std::string_view kRows =
+    "t_dat,customer_id,article_id,price,sales_channel_id\n"
+    "2020-01-01,00a1,0108775015,0.05,2\n"
+    "2020-01-02,00b2,0108775044,0.03,1\n";
+
+TEST(FileFingerprintTest, SameContentSameFingerprintWhateverTheFileName) {
+  testing::ScopedTempDir dir;
+  const FileFingerprint a = Fingerprint(dir.WriteFile("a.csv", kRows));
+  const FileFingerprint b = Fingerprint(dir.WriteFile("copy.csv", kRows));
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(a.size, static_cast<int64_t>(kRows.size()));
+}
+
+TEST(FileFingerprintTest, ChangesWithAnAppendedOrEditedRow) {
+  testing::ScopedTempDir dir;
+  const FileFingerprint original = Fingerprint(dir.WriteFile("t.csv", kRows));
+  const FileFingerprint appended = Fingerprint(
+      dir.WriteFile("t.csv", std::string(kRows) + "2020-01-03,00c3,0108775051,0.02,2\n"));
+  EXPECT_NE(appended.size, original.size);
+  std::string edited(kRows);
+  edited[edited.size() - 2] = '2';  // the last row's sales channel, 1 before: same size
+  const FileFingerprint same_size = Fingerprint(dir.WriteFile("t.csv", edited));
+  EXPECT_EQ(same_size.size, original.size);
+  EXPECT_NE(same_size.sample_xxh3, original.sample_xxh3);
+  EXPECT_NE(original.DescribeChangeTo(same_size).find("same size"), std::string::npos)
+      << original.DescribeChangeTo(same_size);
+  EXPECT_NE(original.DescribeChangeTo(appended).find("bytes then"), std::string::npos)
+      << original.DescribeChangeTo(appended);
+}
+
+TEST(FileFingerprintTest, LargeFileSamplesFirstAndLastBlocks) {
+  testing::ScopedTempDir dir;
+  // Larger than the whole-file limit, so only the sampled blocks are read.
+  std::string content(static_cast<size_t>(kFingerprintBlocks * kFingerprintBlockBytes * 2), 'x');
+  const FileFingerprint original = Fingerprint(dir.WriteFile("big.csv", content));
+  for (size_t position : {size_t{0}, content.size() - 1}) {
+    std::string edited = content;
+    edited[position] = 'y';
+    EXPECT_NE(Fingerprint(dir.WriteFile("big.csv", edited)), original) << "byte " << position;
+  }
+}
+
+TEST(FileFingerprintTest, TextRoundTripsAndBadTextIsRejected) {
+  const FileFingerprint fingerprint{.size = 3486628832, .sample_xxh3 = 0x0123456789abcdefULL};
+  EXPECT_EQ(fingerprint.ToString(), "size=3486628832 xxh3-sample=0123456789abcdef");
+  EXPECT_EQ(FileFingerprint::Parse(fingerprint.ToString()), fingerprint);
+  for (std::string_view bad :
+       {"", "size=12", "size=x xxh3-sample=0123456789abcdef", "size=12 xxh3-sample=0123",
+        "size=-1 xxh3-sample=0123456789abcdef", "size=12 xxh3-sample=0123456789abcdeg"}) {
+    EXPECT_FALSE(FileFingerprint::Parse(bad).has_value()) << bad;
+  }
+}
+
+TEST(FileFingerprintTest, MissingFileIsAnErrorNamingIt) {
+  Result<FileFingerprint> fingerprint = FingerprintFile("/nonexistent/transactions_train.csv");
+  ASSERT_FALSE(fingerprint.ok());
+  EXPECT_NE(fingerprint.status().message().find("/nonexistent/transactions_train.csv"),
+            std::string::npos);
 }
 
 std::string Header(std::string_view header) { return std::string(header) + "\n"; }

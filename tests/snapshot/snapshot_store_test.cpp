@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -150,6 +152,36 @@ TEST_F(SnapshotStoreTest, ManifestIsPrettyJsonWithPartitionsAsKeys) {
   EXPECT_EQ(parsed["offsets"]["hm.examples"]["10"], 7) << text;
 }
 
+// The MLflow run that trained the snapshot: written when known, absent otherwise (as in
+// manifests of earlier builds, which read as before).
+TEST_F(SnapshotStoreTest, ManifestCarriesTheMlflowRunIdOnlyWhenThereIsOne) {
+  std::unique_ptr<SnapshotStore> store = Open(Options());
+  ASSERT_NE(store, nullptr);
+  Manifest tracked = SampleManifest(3);
+  tracked.mlflow_run_id = "0123456789abcdef0123456789abcdef";
+  const std::string with_run = Write(*store, tracked);
+  Result<Manifest> read = ReadManifest(store->PathOf(with_run));
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(read->mlflow_run_id, tracked.mlflow_run_id);
+
+  const std::string without = Write(*store, SampleManifest(4));
+  const fs::path untracked = store->PathOf(without);
+  EXPECT_EQ(ReadText(untracked / "manifest.json").find("mlflow_run_id"), std::string::npos);
+  read = ReadManifest(untracked);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(read->mlflow_run_id, "");
+
+  json manifest = json::parse(ReadText(untracked / "manifest.json"));
+  manifest.erase(std::string(kManifestChecksumField));
+  manifest["mlflow_run_id"] = 42;
+  WriteText(untracked / "manifest.json", manifest.dump(2));
+  read = ReadManifest(untracked);
+  ASSERT_FALSE(read.ok());
+  EXPECT_NE(read.status().message().find("field 'mlflow_run_id': expected a string"),
+            std::string::npos)
+      << read.status().ToString();
+}
+
 TEST_F(SnapshotStoreTest, LatestIsEmptyBeforeTheFirstWrite) {
   std::unique_ptr<SnapshotStore> store = Open(Options());
   Result<std::optional<std::string>> latest = store->Latest();
@@ -167,6 +199,21 @@ TEST_F(SnapshotStoreTest, LatestNamesTheNewest) {
   ASSERT_TRUE(latest.ok()) << latest.status().ToString();
   EXPECT_EQ(latest->value_or(""), newest);
   EXPECT_EQ(ReadText(root() / "LATEST"), newest + "\n");
+}
+
+TEST_F(SnapshotStoreTest, SnapshotIsReadableByOtherUsersAsTheUmaskAllows) {
+  // Another user's serve or evaluate reads the snapshots: not mkdtemp's 0700.
+  for (const mode_t mask : {mode_t{022}, mode_t{027}}) {
+    const mode_t previous = ::umask(mask);
+    const fs::path snapshot = WriteOne();
+    ::umask(previous);
+    const auto mode = [](const fs::path& path) {
+      return static_cast<mode_t>(fs::status(path).permissions() & fs::perms::all);
+    };
+    EXPECT_EQ(mode(snapshot), 0777 & ~mask) << snapshot << " umask " << std::oct << mask;
+    EXPECT_EQ(mode(snapshot / "model.pt"), 0644 & ~mask) << "umask " << std::oct << mask;
+    fs::remove_all(root());
+  }
 }
 
 TEST_F(SnapshotStoreTest, RetentionKeepsTheNewestN) {
