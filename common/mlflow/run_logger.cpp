@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <deque>
 #include <fstream>
+#include <iterator>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -108,6 +109,15 @@ class RunLogger::Worker {
     wake_.notify_one();
   }
 
+  void LogArtifact(const std::string& artifact_path, const std::filesystem::path& file) {
+    {
+      const std::lock_guard lock(mutex_);
+      if (finishing_) return;
+      artifacts_.emplace_back(artifact_path, file);
+    }
+    wake_.notify_one();
+  }
+
   void Finish(RunStatus status) {
     {
       const std::lock_guard lock(mutex_);
@@ -142,6 +152,14 @@ class RunLogger::Worker {
         lock.unlock();
         result = Connect();
         lock.lock();
+      } else if (!artifacts_.empty()) {
+        const auto [artifact_path, file] = artifacts_.front();
+        const std::string run_id = run_id_;
+        lock.unlock();
+        result = UploadFile(run_id, artifact_path, file);
+        lock.lock();
+        if (result.ok() || !Retryable(result)) artifacts_.pop_front();
+        if (result.ok()) ++stats_.artifacts_sent;
       } else {
         const size_t n = std::min(queue_.size(), kMetricsPerRequest);
         std::vector<Metric> batch(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
@@ -198,7 +216,21 @@ class RunLogger::Worker {
   }
 
   // Under mutex_: a run to create, or values or tags to send.
-  bool HasWork() const { return run_id_.empty() || !queue_.empty() || !tags_.empty(); }
+  bool HasWork() const {
+    return run_id_.empty() || !queue_.empty() || !tags_.empty() || !artifacts_.empty();
+  }
+
+  // A file that cannot be read is refused for good (InvalidArgument): sending again cannot help.
+  Status UploadFile(const std::string& run_id, const std::string& artifact_path,
+                    const std::filesystem::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!in.good() && !in.eof()) {
+      return Status::InvalidArgument("cannot read " + file.string() + " for artifact " +
+                                     artifact_path);
+    }
+    return client_.UploadArtifact(run_id, artifact_path, content);
+  }
 
   // Reports transitions between reachable and unreachable, and every refused request.
   // `announced`: a success was already said (Connect names the run).
@@ -293,6 +325,8 @@ class RunLogger::Worker {
   std::condition_variable wake_;
   std::deque<Metric> queue_;
   std::map<std::string, std::string> tags_;
+  // (artifact path, local file) to upload, in order.
+  std::deque<std::pair<std::string, std::filesystem::path>> artifacts_;
   std::string run_id_;
   RunLoggerStats stats_;
   int64_t popped_for_room_ = 0;  // values the buffer limit pushed out, ever
@@ -323,6 +357,9 @@ void RunLogger::LogMetrics(int64_t step,
 }
 void RunLogger::SetTag(const std::string& key, const std::string& value) {
   worker_->SetTag(key, value);
+}
+void RunLogger::LogArtifact(const std::string& artifact_path, const std::filesystem::path& file) {
+  worker_->LogArtifact(artifact_path, file);
 }
 void RunLogger::Finish(RunStatus status) { worker_->Finish(status); }
 RunLoggerStats RunLogger::stats() const { return worker_->stats(); }

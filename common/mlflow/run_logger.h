@@ -8,7 +8,7 @@
 // retry_every, and says so again when MLflow answers; training never stops for it. A request
 // MLflow refuses (4xx) is reported and dropped, since sending it again cannot succeed.
 // Finish() delivers what is queued (bounded by flush_timeout) and ends the run with a status.
-// LogMetrics/SetTag/stats are thread-safe. Neither copyable nor movable.
+// LogMetrics/SetTag/LogArtifact/stats are thread-safe. Neither copyable nor movable.
 #pragma once
 
 #include <chrono>
@@ -63,6 +63,7 @@ struct RunLoggerStats {
   int64_t metrics_sent = 0;
   int64_t metrics_dropped = 0;     // over the buffer, refused by MLflow, or undelivered at the end
   int64_t metrics_not_finite = 0;  // NaN/Inf values, which MLflow's JSON cannot carry
+  int64_t artifacts_sent = 0;
   std::string last_error;
 };
 
@@ -84,6 +85,10 @@ class RunLogger {
   void LogMetrics(int64_t step, const std::vector<std::pair<std::string, double>>& values);
   // Queues a tag (a later value for the same key replaces an unsent one).
   void SetTag(const std::string& key, const std::string& value);
+  // Queues the file `file` for upload as the run's artifact `artifact_path` (read when sent;
+  // TrackingClient::UploadArtifact). A file that cannot be read, or an upload MLflow refuses,
+  // is reported through `say` and dropped.
+  void LogArtifact(const std::string& artifact_path, const std::filesystem::path& file);
   // Delivers what is queued (up to flush_timeout; one attempt when MLflow is unreachable),
   // marks the run `status` and stops the worker. Later calls do nothing.
   void Finish(RunStatus status);

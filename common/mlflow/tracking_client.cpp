@@ -2,6 +2,7 @@
 #include "common/mlflow/tracking_client.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <exception>
 #include <iterator>
@@ -16,6 +17,12 @@ namespace towerstream::mlflow {
 namespace {
 
 using Json = nlohmann::json;
+
+constexpr std::string_view kTrackingApi = "/api/2.0/mlflow/";
+// The artifact proxy of `mlflow server` (on by default since MLflow 2.0).
+constexpr std::string_view kArtifactApi = "/api/2.0/mlflow-artifacts/artifacts/";
+// Uploads get the request timeout plus a second per this many bytes (a slow disk or link).
+constexpr size_t kUploadBytesPerSecond = 4 << 20;
 
 // MLflow's limits per runs/log-batch call: 1000 entries in all, of which at most 100 params
 // and 100 tags.
@@ -50,6 +57,36 @@ double MetricValue(const Json& value) {
     if (text == "-Infinity") return -INFINITY;
   }
   return NAN;
+}
+
+// `path` percent-encoded for a URL path: unreserved characters and '/' as they are.
+std::string EncodePath(std::string_view path) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const char c : path) {
+    const auto u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    }
+  }
+  return out;
+}
+
+// An artifact path MLflow stores as given: relative, no empty, "." or ".." segment.
+bool IsPlainRelativePath(std::string_view path) {
+  if (path.empty() || path.find('\0') != std::string_view::npos) return false;
+  size_t start = 0;
+  while (start <= path.size()) {
+    const size_t end = std::min(path.find('/', start), path.size());
+    const std::string_view segment = path.substr(start, end - start);
+    if (segment.empty() || segment == "." || segment == "..") return false;
+    start = end + 1;
+  }
+  return true;
 }
 
 // What `read` takes from MLflow's JSON answer to `what` (a call): a body that is not the JSON
@@ -129,11 +166,18 @@ std::string TrackingClient::Where(std::string_view endpoint) const {
 
 Result<std::string> TrackingClient::Call(std::string_view method, std::string_view endpoint,
                                          std::string_view query, std::string_view body) {
-  std::string target = prefix_ + "/api/2.0/mlflow/" + std::string(endpoint);
+  return CallApi(kTrackingApi, method, endpoint, query, body, timeout_);
+}
+
+Result<std::string> TrackingClient::CallApi(std::string_view api, std::string_view method,
+                                            std::string_view endpoint, std::string_view query,
+                                            std::string_view body,
+                                            std::chrono::milliseconds timeout) {
+  std::string target = prefix_ + std::string(api) + std::string(endpoint);
   if (!query.empty()) target += "?" + std::string(query);
-  const std::string what = Where(endpoint);
+  const std::string what = Where(api == kTrackingApi ? endpoint : target);
   Result<admin::AdminResponse> response =
-      admin::HttpCall(address_, method, target, body, /*token=*/{}, timeout_);
+      admin::HttpCall(address_, method, target, body, /*token=*/{}, timeout);
   if (!response.ok()) {
     return Status(response.status().code(), what + ": " + response.status().message());
   }
@@ -203,6 +247,7 @@ Result<RunInfo> TrackingClient::GetRun(const std::string& run_id) {
     result.experiment_id = info.at("experiment_id").get<std::string>();
     result.status = info.value("status", "");
     result.lifecycle_stage = info.value("lifecycle_stage", "");
+    result.artifact_uri = info.value("artifact_uri", "");
     if (run.contains("data")) {
       const Json& data = run["data"];
       if (data.contains("params")) result.params = KeyValuesFrom(data["params"]);
@@ -281,6 +326,69 @@ Result<std::vector<Metric>> TrackingClient::GetMetricHistory(const std::string& 
     }
     return history;
   });
+}
+
+Result<std::string> TrackingClient::ProxiedArtifactPath(const std::string& run_id,
+                                                        const std::string& path) {
+  if (!path.empty() && !IsPlainRelativePath(path)) {
+    return Status::InvalidArgument("MLflow artifact path '" + path +
+                                   "': expected a relative path without empty, '.' or '..' parts");
+  }
+  TS_ASSIGN_OR_RETURN(const RunInfo run, GetRun(run_id));
+  // mlflow-artifacts:/<experiment>/<run>/artifacts, or with an authority
+  // (mlflow-artifacts://HOST:PORT/...), which names this same proxy in every setup we serve.
+  constexpr std::string_view kScheme = "mlflow-artifacts:";
+  std::string_view root = run.artifact_uri;
+  if (!root.starts_with(kScheme)) {
+    return Status::FailedPrecondition(
+        Where("artifacts") + ": run " + run_id + " keeps its artifacts at '" + run.artifact_uri +
+        "', which only MLflow's own client writes to; start the server with artifact proxying "
+        "(`mlflow server --artifacts-destination DIR`, without --default-artifact-root; "
+        "scripts/mlflow does) and use an experiment it created");
+  }
+  root.remove_prefix(kScheme.size());
+  if (root.starts_with("//")) {
+    const size_t slash = root.find('/', 2);
+    root = slash == std::string_view::npos ? std::string_view() : root.substr(slash);
+  }
+  while (root.starts_with('/')) root.remove_prefix(1);
+  while (root.ends_with('/')) root.remove_suffix(1);
+  std::string proxied(root);
+  if (!path.empty()) proxied += (proxied.empty() ? "" : "/") + path;
+  return proxied;
+}
+
+Status TrackingClient::UploadArtifact(const std::string& run_id, const std::string& path,
+                                      std::string_view content) {
+  if (path.empty()) return Status::InvalidArgument("MLflow artifact path is empty");
+  TS_ASSIGN_OR_RETURN(const std::string proxied, ProxiedArtifactPath(run_id, path));
+  const auto timeout =
+      timeout_ + std::chrono::seconds(static_cast<int64_t>(content.size() / kUploadBytesPerSecond));
+  return CallApi(kArtifactApi, "PUT", EncodePath(proxied), {}, content, timeout).status();
+}
+
+Result<std::vector<ArtifactInfo>> TrackingClient::ListArtifacts(const std::string& run_id,
+                                                                const std::string& path) {
+  std::string query = "run_id=" + admin::EncodeQueryValue(run_id);
+  if (!path.empty()) query += "&path=" + admin::EncodeQueryValue(path);
+  TS_ASSIGN_OR_RETURN(const std::string answer, Call("GET", "artifacts/list", query, {}));
+  return FromAnswer(Where("artifacts/list"), answer, [](const Json& parsed) {
+    std::vector<ArtifactInfo> files;
+    if (!parsed.contains("files")) return files;  // MLflow omits empty lists
+    for (const Json& entry : parsed["files"]) {
+      files.push_back(ArtifactInfo{.path = entry.at("path").get<std::string>(),
+                                   .is_dir = entry.value("is_dir", false),
+                                   .bytes = entry.value("file_size", int64_t{0})});
+    }
+    return files;
+  });
+}
+
+Result<std::string> TrackingClient::DownloadArtifact(const std::string& run_id,
+                                                     const std::string& path) {
+  if (path.empty()) return Status::InvalidArgument("MLflow artifact path is empty");
+  TS_ASSIGN_OR_RETURN(const std::string proxied, ProxiedArtifactPath(run_id, path));
+  return CallApi(kArtifactApi, "GET", EncodePath(proxied), {}, {}, timeout_);
 }
 
 }  // namespace towerstream::mlflow

@@ -137,6 +137,10 @@ Result<Manifest> ManifestDecoder::Decode(std::string_view text) const {
   TS_ASSIGN_OR_RETURN(manifest.model_config, Object(*config, "model_config"));
   TS_ASSIGN_OR_RETURN(const json* metrics, Member(root, "metrics", "metrics"));
   TS_ASSIGN_OR_RETURN(manifest.metrics, Object(*metrics, "metrics"));
+  // Optional: manifests before MLflow run ids, and snapshots trained without MLflow, have none.
+  if (const auto run = root.find("mlflow_run_id"); run != root.end()) {
+    TS_ASSIGN_OR_RETURN(manifest.mlflow_run_id, String(*run, "mlflow_run_id"));
+  }
   TS_ASSIGN_OR_RETURN(const json* files, Member(root, "files", "files"));
   TS_RETURN_IF_ERROR(DecodeFiles(*files, &manifest));
   return manifest;
@@ -255,6 +259,7 @@ std::string EncodeManifest(const Manifest& manifest) {
   out["offsets"] = std::move(offsets);
   out["model_config"] = nlohmann::ordered_json(manifest.model_config);
   out["metrics"] = nlohmann::ordered_json(manifest.metrics);
+  if (!manifest.mlflow_run_id.empty()) out["mlflow_run_id"] = manifest.mlflow_run_id;
   nlohmann::ordered_json files = nlohmann::ordered_json::array();
   for (const FileEntry& file : manifest.files) {
     nlohmann::ordered_json entry;

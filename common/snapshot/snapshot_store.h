@@ -1,4 +1,4 @@
-// Durable, crash-safe snapshot directories (DESIGN.md §4): <root>/<id>/ with manifest.json.
+// Durable, crash-safe snapshot directories (docs/design.md §7): <root>/<id>/ with manifest.json.
 //
 // A SnapshotStore owns one snapshot root and is its only writer: Open takes an exclusive lock
 // (<root>/LOCK, released by the kernel when the process dies) so that two trainers cannot race
@@ -56,6 +56,9 @@ struct Manifest {
   // Opaque to the store, but each must be a JSON object.
   nlohmann::json model_config = nlohmann::json::object();
   nlohmann::json metrics = nlohmann::json::object();
+  // The MLflow run that trained it (`evaluate --mlflow-uri` logs to it); empty: none, or not
+  // known yet when the snapshot was written. Optional in manifest.json (absent when empty).
+  std::string mlflow_run_id;
   // Set by the store: every payload file (not manifest.json), sorted by name.
   std::vector<FileEntry> files;
 
@@ -102,6 +105,8 @@ class SnapshotStore {
   // On error (bad manifest, write_payload failing, I/O) LATEST and the visible snapshots are
   // left as they were and nothing temporary stays behind, except where the error is that the
   // new LATEST could not be fsynced: then LATEST may already name the new, complete snapshot.
+  // The snapshot folder's mode is 0777 less the umask (0755 with 022), so that other users'
+  // readers (serve, evaluate) can open it; its files are created likewise (0644).
   Result<std::string> Write(Manifest manifest, const PayloadWriter& write_payload);
 
   // The id LATEST names (checked to be a snapshot with a manifest); nullopt if there is no

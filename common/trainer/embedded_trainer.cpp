@@ -288,7 +288,10 @@ Result<EmbeddedSummary> TrainEmbedded(const EmbeddedOptions& options, SnapshotSc
                                    " (--until): nothing to train on");
   }
 
-  TS_ASSIGN_OR_RETURN(auto session, TrainingSession::Open(options.session, metrics));
+  // The run's `until` is the date trained up to, also when the default split chose it.
+  SessionOptions session_options = options.session;
+  session_options.run_params["until"] = summary.until.ToString();
+  TS_ASSIGN_OR_RETURN(auto session, TrainingSession::Open(session_options, metrics));
   const std::string stream = StreamName(files.transactions, summary.until);
   Offsets offsets;
   int first_epoch = 0;
@@ -310,6 +313,19 @@ Result<EmbeddedSummary> TrainEmbedded(const EmbeddedOptions& options, SnapshotSc
                  resumed->id.c_str(), first_epoch + 1, static_cast<long long>(skip));
   } else {
     offsets[stream][0] = 0;
+  }
+  summary.epochs_before = first_epoch;
+  if (first_epoch >= options.epochs) {
+    // Re-running a finished run: training nothing would still print a summary of zeros and
+    // rewrite the snapshot, so say so and leave the snapshot as it is.
+    summary.nothing_to_do = true;
+    summary.snapshot_id = session->resumed()->id;
+    summary.ranker =
+        session->ranker() ? session->ranker()->Describe() : ranking::Ranker::TowerOnly().Describe();
+    session->EndTracking(mlflow::RunStatus::kFinished);
+    summary.seconds = std::chrono::duration<double>(SteadyClock::now() - started).count();
+    summary.status = session->status();
+    return summary;
   }
 
   std::unique_ptr<ProgressBar> bar;

@@ -71,6 +71,10 @@ struct EmbeddedSummary {
   int64_t examples_skipped = 0;  // already trained according to the snapshot resumed from
   int64_t rows_rejected = 0;     // bad CSV rows, reported and skipped
   int epochs_done = 0;
+  // The snapshot resumed from had trained every epoch asked for: nothing was trained or
+  // written, and `epochs_before` says how many it had.
+  bool nothing_to_do = false;
+  int epochs_before = 0;  // complete epochs of the snapshot resumed from
   bool interrupted = false;
   double seconds = 0;
   // Where the wall time went, beside status.times (validation, training, snapshots):

@@ -17,6 +17,7 @@
 #include "common/evaluation/ranker_fit.h"
 #include "common/metrics/metrics_server.h"
 #include "common/trainer/embedded_trainer.h"
+#include "services/towerstream/cli_support.h"
 #include "services/towerstream/commands.h"
 #include "services/towerstream/model_flags.h"
 #include "services/towerstream/service_flags.h"
@@ -39,10 +40,7 @@ struct TrainArgs {
   bool quiet = false;
 };
 
-int Fail(int code, const std::string& message) {
-  std::fprintf(stderr, "towerstream train: %s\n", message.c_str());
-  return code;
-}
+int Fail(int code, const std::string& message) { return cli::Fail("train", code, message); }
 
 int RunTrain(TrainArgs& args) {
   // First, before LibTorch starts its threads: they must inherit the blocked signals. SIGUSR1
@@ -94,9 +92,9 @@ int RunTrain(TrainArgs& args) {
   Result<trainer::SessionOptions> session = SessionOptionsFrom(args.model);
   if (!session.ok()) return Fail(2, session.status().message());
   options.session = *session;
+  // TrainEmbedded adds `until` (YYYY-MM-DD), which the default split decides.
   options.session.run_params = {{"mode", "embedded"},
                                 {"data", args.data},
-                                {"until", args.until.empty() ? "last 7 days held out" : args.until},
                                 {"epochs", std::to_string(args.epochs)},
                                 {"batch_size", std::to_string(args.batch_size)}};
   Result<trainer::SnapshotEvery> every = SnapshotEveryFrom(args.model);
@@ -133,6 +131,16 @@ int RunTrain(TrainArgs& args) {
   }
   if (!summary.ok()) return Fail(1, summary.status().message());
   const trainer::EmbeddedSummary& s = *summary;
+  if (s.nothing_to_do) {
+    std::printf(
+        "towerstream train: nothing to do: snapshot %s in %s already trained %d epoch(s) "
+        "(--epochs %d) on the transactions before %s\n"
+        "  to train more, run again with --epochs %d or more (it resumes from that snapshot); "
+        "to train on other data or another --until, use another --snapshot-dir\n",
+        s.snapshot_id.c_str(), args.model.snapshot_dir.c_str(), s.epochs_before, args.epochs,
+        s.until.ToString().c_str(), s.epochs_before + 1);
+    return 0;
+  }
   std::printf(
       "towerstream train: %s examples trained in %s (%s examples/s) on transactions before %s%s\n",
       FormatCount(s.examples_trained).c_str(), FormatDuration(s.seconds).c_str(),
@@ -197,11 +205,11 @@ void AddTrainCommand(CLI::App& app, int* exit_code) {
       ->type_name("YYYY-MM-DD");
   cmd->add_option("--epochs", args->epochs, "Passes over the training transactions")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber)
+      ->check(Positive())
       ->type_name("N");
   cmd->add_option("--batch-size", args->batch_size, "Examples per micro-batch (training step)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber)
+      ->check(Positive())
       ->type_name("N");
   cmd->add_option("--state", args->state,
                   "Folder for the enrichment's RocksDB store (default: a temporary folder, "
@@ -212,27 +220,27 @@ void AddTrainCommand(CLI::App& app, int* exit_code) {
                   "own purchases and the week's best sellers) on the last N days before --until, "
                   "just before the last epoch trains on them; 0: no ranker, the towers alone rank")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber)
+      ->check(NonNegative())
       ->type_name("N");
   cmd->add_option("--ranker-towers", args->candidates.from_towers,
                   "Ranker candidates: the towers' nearest articles")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber)
+      ->check(NonNegative())
       ->type_name("N");
   cmd->add_option("--ranker-purchases", args->candidates.from_purchases,
                   "Ranker candidates: the customer's most recently bought distinct articles")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber)
+      ->check(NonNegative())
       ->type_name("N");
   cmd->add_option("--ranker-trending", args->candidates.from_trending,
                   "Ranker candidates: the best sellers of the last 7 days")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber)
+      ->check(NonNegative())
       ->type_name("N");
   cmd->add_option("--ranker-hidden", args->ranker_fit.hidden,
                   "Hidden units of the ranker's network (0: linear)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber)
+      ->check(NonNegative())
       ->type_name("N");
   AddMetricsAddressFlag(cmd, &args->metrics_address);
   cmd->add_flag("-q,--quiet", args->quiet, "No progress bar");

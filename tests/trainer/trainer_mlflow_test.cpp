@@ -188,6 +188,15 @@ TEST_F(TrainerMlflowTest, StreamingTrainerLogsARunWithItsSnapshots) {
   EXPECT_GT(run->latest_metrics.at("examples_per_second"), 0);
   // Three snapshots by count (500, 1,000, 1,500); the final one repeats the last.
   EXPECT_EQ(SnapshotTags(*run).size(), 3u);
+  // The snapshots record the run, and its end uploaded the last one's manifest.
+  const auto manifest = testing::LatestManifest(dir.path());
+  ASSERT_TRUE(manifest.ok()) << manifest.status().ToString();
+  EXPECT_EQ(manifest->mlflow_run_id, run_id);
+  const auto artifacts = client_->ListArtifacts(run_id, "snapshot/" + manifest->id);
+  ASSERT_TRUE(artifacts.ok()) << artifacts.status().ToString();
+  ASSERT_EQ(artifacts->size(), 1u);
+  EXPECT_EQ((*artifacts)[0].path, "snapshot/" + manifest->id + "/manifest.json");
+  EXPECT_GT((*artifacts)[0].bytes, 0);
   const auto history = client_->GetMetricHistory(run_id, "loss");
   ASSERT_TRUE(history.ok());
   ASSERT_GE(history->size(), 2u);  // every 10 steps, and the end
