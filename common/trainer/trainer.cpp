@@ -118,6 +118,8 @@ class Trainer::Impl {
     int64_t dead_lettered = 0;
     int64_t held = 0;  // consumed, waiting in event-time order for a micro-batch
     int64_t snapshot_failures = 0;
+    // The event time of the newest example consumed (nullopt before the first).
+    std::optional<Date> consumed_event_day;
     std::string state = "starting";
   };
 
@@ -138,6 +140,9 @@ class Trainer::Impl {
   Status FlushDeadLetters();
   void CommitToGroup();
   void UpdateLag();
+  // "idle" when caught up (nothing left to read on any partition, nothing held for event-time
+  // order, no micro-batch being filled), "stopping" once stopped, else "training".
+  std::string RunningState() const;
   void Publish(const std::string& state);
   void HandleAdmin(const admin::AdminRequest& request, admin::Reply reply);
   nlohmann::json StatusJson();
@@ -168,6 +173,10 @@ class Trainer::Impl {
   int64_t dead_lettered_ = 0;
   int32_t partitions_ = 0;  // of hm.examples, all assigned to this trainer
   std::map<int32_t, int64_t> lag_;
+  // The newest event time consumed; starts at the newest trained of the snapshot resumed
+  // (those examples were consumed by an earlier run).
+  std::optional<Date> consumed_event_day_;
+  bool stopping_ = false;  // the final snapshot is being written
   Clock::time_point last_error_log_{};
   // After a failed snapshot: when to try again, and the pause after the next failure.
   Clock::time_point next_snapshot_try_{};
@@ -196,6 +205,8 @@ Status Trainer::Impl::Init() {
     }
   }
   pending_offsets_ = trained_offsets_;
+  consumed_event_day_ = session_->status().trained_event_day;
+  if (consumed_event_day_) metrics_.SetConsumedEventTime(*consumed_event_day_);
 
   kafka::ProducerOptions producer;
   producer.config = options_.kafka;
@@ -311,6 +322,10 @@ Status Trainer::Impl::HandleMessage(RdKafka::Message& message) {
   int64_t event_time = kAnyEventTime;
   if (decoded.ok()) {
     event_time = example.day;
+    if (!consumed_event_day_ || example.day > consumed_event_day_->days_since_epoch()) {
+      consumed_event_day_ = Date(example.day);
+      metrics_.SetConsumedEventTime(*consumed_event_day_);
+    }
     delivered.example = std::move(example);
   } else {
     TS_RETURN_IF_ERROR(DeadLetter(message, decoded));
@@ -379,7 +394,7 @@ Status Trainer::Impl::TrainPending() {
   batch_.clear();
   ids_.clear();
   batch_open_ = false;
-  Publish("training");
+  Publish(RunningState());
   return Status::Ok();
 }
 
@@ -442,7 +457,7 @@ Status Trainer::Impl::Snapshot() {
     for (admin::Reply& reply : waiters) {
       reply(admin::JsonError(500, "snapshot failed: " + id.status().message()));
     }
-    Publish("training");
+    Publish(RunningState());
     return id.status();
   }
   schedule_->Done(session_->events_trained());
@@ -455,7 +470,7 @@ Status Trainer::Impl::Snapshot() {
                                {"step", s.step},
                                {"events_trained", s.events_trained}};
   for (admin::Reply& reply : waiters) reply({200, "application/json", body.dump()});
-  Publish("training");
+  Publish(RunningState());
   return Status::Ok();
 }
 
@@ -494,6 +509,17 @@ void Trainer::Impl::UpdateLag() {
   }
 }
 
+std::string Trainer::Impl::RunningState() const {
+  if (stopping_) return "stopping";
+  // The lag of every partition must be known: before the first watermarks arrive, or while the
+  // broker does not answer, the trainer cannot tell that it is caught up.
+  const bool caught_up =
+      !batch_open_ && (!order_ || order_->buffered() == 0) && partitions_ > 0 &&
+      static_cast<int32_t>(lag_.size()) == partitions_ &&
+      std::all_of(lag_.begin(), lag_.end(), [](const auto& entry) { return entry.second == 0; });
+  return caught_up ? "idle" : "training";
+}
+
 void Trainer::Impl::Publish(const std::string& state) {
   Published p;
   p.session = session_->status();
@@ -503,6 +529,7 @@ void Trainer::Impl::Publish(const std::string& state) {
   p.dead_lettered = dead_lettered_;
   p.held = order_ ? order_->buffered() : 0;
   p.snapshot_failures = snapshot_failures_;
+  p.consumed_event_day = consumed_event_day_;
   p.state = state;
   std::lock_guard lock(mu_);
   published_ = std::move(p);
@@ -529,6 +556,22 @@ nlohmann::json Trainer::Impl::StatusJson() {
   for (const auto& [id, why] : s.resume_skipped) {
     resume_skipped.push_back({{"snapshot", id}, {"reason", why}});
   }
+  // How far training has got in event time, and how far behind what was consumed it is (days
+  // held for event-time order or waiting in a micro-batch).
+  nlohmann::json event_time = {{"trained", nullptr},
+                               {"trained_unix_seconds", nullptr},
+                               {"newest_consumed", nullptr},
+                               {"lag_days", nullptr}};
+  if (s.trained_event_day) {
+    event_time["trained"] = s.trained_event_day->ToString();
+    event_time["trained_unix_seconds"] = int64_t{s.trained_event_day->days_since_epoch()} * 86'400;
+  }
+  if (p.consumed_event_day) {
+    event_time["newest_consumed"] = p.consumed_event_day->ToString();
+    if (s.trained_event_day) {
+      event_time["lag_days"] = std::max(0, *p.consumed_event_day - *s.trained_event_day);
+    }
+  }
   nlohmann::json last_snapshot = nullptr;
   if (!s.last_snapshot_id.empty()) {
     last_snapshot = {{"id", s.last_snapshot_id},
@@ -543,6 +586,7 @@ nlohmann::json Trainer::Impl::StatusJson() {
       {"events_dead_lettered", p.dead_lettered},
       {"events_held_for_event_time_order", p.held},
       {"examples_per_second", s.examples_per_second},
+      {"event_time", event_time},
       {"loss", s.loss},
       {"progressive_recall",
        {{"at_12", s.recall_at_12}, {"at_100", s.recall_at_100}, {"queries", s.recall_queries}}},
@@ -588,7 +632,7 @@ Status Trainer::Impl::Run(std::stop_token stop) {
   TS_RETURN_IF_ERROR(WaitForTopic(stop, &partitions));
   if (stop.stop_requested()) return Snapshot();  // nothing consumed yet
   TS_RETURN_IF_ERROR(Assign(partitions));
-  Publish("training");
+  Publish(RunningState());
   Clock::time_point last_gauges = Clock::now();
   while (!stop.stop_requested()) {
     milliseconds timeout = kPollSlice;
@@ -641,9 +685,10 @@ Status Trainer::Impl::Run(std::stop_token stop) {
       last_gauges = Clock::now();
       producer_->Poll(milliseconds(0));
       UpdateLag();
-      Publish("training");
+      Publish(RunningState());
     }
   }
+  stopping_ = true;
   Publish("stopping");
   Log("stopping: writing the final snapshot");
   TS_RETURN_IF_ERROR(FlushDeadLetters());

@@ -15,6 +15,8 @@ prometheus::Histogram::BucketBoundaries SnapshotBuckets() {
   return {0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30, 100, 300};
 }
 
+double UnixSecondsOf(Date day) { return static_cast<double>(day.days_since_epoch()) * 86'400; }
+
 }  // namespace
 
 TrainerMetrics::Families::Families(prometheus::Registry& r, const std::string& service)
@@ -115,7 +117,19 @@ TrainerMetrics::Families::Families(prometheus::Registry& r, const std::string& s
                             .Name("towerstream_snapshot_failures_total")
                             .Help("Snapshots that could not be written (see the log for why)")
                             .Labels({{"service", service}})
-                            .Register(r)) {}
+                            .Register(r)),
+      trained_event_time(BuildGauge()
+                             .Name("towerstream_trained_event_time_seconds")
+                             .Help("Event time of the newest example trained: Unix time of its "
+                                   "day (t_dat, midnight UTC)")
+                             .Labels({{"service", service}})
+                             .Register(r)),
+      consumed_event_time(BuildGauge()
+                              .Name("towerstream_consumed_event_time_seconds")
+                              .Help("Event time of the newest example consumed (trained or "
+                                    "waiting to be): Unix time of its day (midnight UTC)")
+                              .Labels({{"service", service}})
+                              .Register(r)) {}
 
 TrainerMetrics::TrainerMetrics(prometheus::Registry& registry, std::string service)
     : service_(std::move(service)),
@@ -159,6 +173,18 @@ void TrainerMetrics::SetLag(const std::string& topic, int32_t partition, int64_t
     g = &families_.lag.Add({{"topic", topic}, {"partition", std::to_string(partition)}});
   }
   g->Set(static_cast<double>(lag));
+}
+
+void TrainerMetrics::SetTrainedEventTime(Date day) {
+  if (trained_event_time_ == nullptr) trained_event_time_ = &families_.trained_event_time.Add({});
+  trained_event_time_->Set(UnixSecondsOf(day));
+}
+
+void TrainerMetrics::SetConsumedEventTime(Date day) {
+  if (consumed_event_time_ == nullptr) {
+    consumed_event_time_ = &families_.consumed_event_time.Add({});
+  }
+  consumed_event_time_->Set(UnixSecondsOf(day));
 }
 
 void TrainerMetrics::UpdateModel(const model::ModelStats& s) {

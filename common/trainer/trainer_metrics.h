@@ -1,9 +1,9 @@
-// The Prometheus metrics of the trainer (DESIGN.md §6), registered in a caller's Registry.
+// The Prometheus metrics of the trainer (docs/design.md §14), registered in a caller's Registry.
 //
 // Every series carries service="trainer" (or the name given); names start with towerstream_.
-// prometheus-cpp's metrics are thread-safe; the per-partition lag gauges and the by-reason
-// dead-letter counters are added on first use by the training thread only. Holds references
-// into the registry: it must outlive this object.
+// prometheus-cpp's metrics are thread-safe; the per-partition lag gauges, the event-time gauges
+// and the by-reason dead-letter counters are added on first use by the training thread only. Holds
+// references into the registry: it must outlive this object.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +17,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include "common/base/date.h"
 #include "common/model/two_tower_model.h"
 
 namespace towerstream::trainer {
@@ -45,6 +46,8 @@ class TrainerMetrics {
     prometheus::Family<prometheus::Gauge>& lag;
     prometheus::Family<prometheus::Gauge>& resume_skipped;
     prometheus::Family<prometheus::Counter>& snapshot_failures;
+    prometheus::Family<prometheus::Gauge>& trained_event_time;
+    prometheus::Family<prometheus::Gauge>& consumed_event_time;
   };
   std::string service_;
   Families families_;
@@ -87,6 +90,12 @@ class TrainerMetrics {
   prometheus::Counter& DeadLettered(const std::string& reason);
   // towerstream_consumer_lag{topic, partition}.
   void SetLag(const std::string& topic, int32_t partition, int64_t lag);
+  // towerstream_trained_event_time_seconds and towerstream_consumed_event_time_seconds: the
+  // event time (Unix seconds of the day's midnight, UTC) of the newest example trained, and of
+  // the newest one consumed (the Kafka trainer only). Each series appears with its first value:
+  // a 0 before anything is known would read as 1970 on a dashboard and in an alert.
+  void SetTrainedEventTime(Date day);
+  void SetConsumedEventTime(Date day);
   // towerstream_vocabulary_size{vocabulary="customers"|"articles"|"catalogue"} (rows in use),
   // and towerstream_ids_admitted_total / towerstream_ids_expired_total{vocabulary}, brought up
   // to the model's counters.
@@ -107,6 +116,8 @@ class TrainerMetrics {
   std::map<std::string, prometheus::Counter*> consumed_;
   std::map<std::string, prometheus::Counter*> dead_lettered_;
   std::map<std::pair<std::string, int32_t>, prometheus::Gauge*> lag_;
+  prometheus::Gauge* trained_event_time_ = nullptr;
+  prometheus::Gauge* consumed_event_time_ = nullptr;
 };
 
 }  // namespace towerstream::trainer

@@ -7,8 +7,10 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <thread>
 
 #include "common/base/progress.h"
+#include "common/mlflow/param_format.h"
 #include "common/trainer/model_config.h"
 
 namespace towerstream::trainer {
@@ -35,7 +37,12 @@ void AddModelParams(const nlohmann::json& config, const std::string& prefix,
     if (value.is_object()) {
       AddModelParams(value, prefix + key + ".", params);
     } else {
-      params[prefix + key] = value.is_string() ? value.get<std::string>() : value.dump();
+      // Floats went into the JSON as doubles: shown as the float (0.05, not
+      // 0.05000000074505806).
+      params[prefix + key] = value.is_string() ? value.get<std::string>()
+                             : value.is_number_float()
+                                 ? mlflow::FormatJsonNumberParam(value.get<double>())
+                                 : value.dump();
     }
   }
 }
@@ -43,6 +50,17 @@ void AddModelParams(const nlohmann::json& config, const std::string& prefix,
 // Lines about MLflow, from its worker thread, possibly while the progress bar draws.
 void SayAboutTracking(const std::string& line) {
   PrintLineOverProgress(stderr, "towerstream: " + line);
+}
+
+// The newest trained day a manifest's metrics record; nullopt when they hold none (a snapshot
+// of an earlier build) or an unreadable one: it is informational, never a reason to refuse a
+// snapshot that verified.
+std::optional<Date> TrainedEventDayIn(const nlohmann::json& metrics) {
+  const auto it = metrics.find(std::string(kTrainedEventDateKey));
+  if (it == metrics.end() || !it->is_string()) return std::nullopt;
+  Result<Date> day = Date::Parse(it->get<std::string>());
+  if (!day.ok()) return std::nullopt;
+  return *day;
 }
 
 }  // namespace
@@ -118,6 +136,7 @@ Status TrainingSession::ResumeFrom(const std::string& id) {
   }
   ranker_ = std::move(ranker).value();
   events_trained_ = manifest.events_trained;
+  trained_event_day_ = TrainedEventDayIn(manifest.metrics);
   digest_ = digest;
   last_snapshot_id_ = manifest.id;
   last_snapshot_time_ =
@@ -189,6 +208,7 @@ Status TrainingSession::Init() {
   }
   if (metrics_ != nullptr) {
     metrics_->StartFrom(model_->stats());
+    if (trained_event_day_) metrics_->SetTrainedEventTime(*trained_event_day_);
     metrics_->snapshots_skipped_on_resume.Set(static_cast<double>(resume_skipped_.size()));
   }
   if (options_.log_every_steps > 0) {
@@ -206,7 +226,7 @@ Status TrainingSession::Init() {
     AddModelParams(ModelConfigToJson(options_.model), "model.", setup.params);
     setup.params["device"] = options_.model.device.str();
     setup.params["eval_queries"] = std::to_string(options_.eval_queries);
-    setup.params["eval_spacing"] = std::to_string(options_.eval_spacing);
+    setup.params["eval_spacing"] = mlflow::FormatParam(options_.eval_spacing);
     setup.params["recall_window"] = std::to_string(options_.recall_window);
     for (const auto& [key, value] : options_.run_params) setup.params[key] = value;
     setup.tags["mlflow.source.name"] = "towerstream";
@@ -227,6 +247,13 @@ void TrainingSession::EndTracking(mlflow::RunStatus end) {
   // The last values, unless the last step already logged them.
   if (model_->step() > 0 && model_->step() % options_.log_every_steps != 0) {
     LogToTracking(status());
+  }
+  // The last snapshot's manifest, so that the run says what it produced (the snapshot itself
+  // stays on disk: `evaluate --mlflow-log-snapshot` uploads it).
+  if (!last_snapshot_id_.empty()) {
+    mlflow_->LogArtifact(
+        "snapshot/" + last_snapshot_id_ + "/" + std::string(snapshot::kManifestFileName),
+        store_->PathOf(last_snapshot_id_) / snapshot::kManifestFileName);
   }
   mlflow_->Finish(end);
   mlflow_.reset();
@@ -285,6 +312,16 @@ Status TrainingSession::TrainBatch(std::span<const model::Example> batch,
   have_loss_ = true;
   events_trained_ += static_cast<int64_t>(batch.size());
   for (const std::string& id : event_ids) digest_ += XXH3_64bits(id.data(), id.size());
+  // The newest, not the latest: arrival order (--order-wait-ms 0) may train an older day after
+  // a newer one, and the model has seen the newer one all the same.
+  const int32_t newest = std::max_element(batch.begin(), batch.end(),
+                                          [](const model::Example& a, const model::Example& b) {
+                                            return a.day < b.day;
+                                          })
+                             ->day;
+  if (!trained_event_day_ || newest > trained_event_day_->days_since_epoch()) {
+    trained_event_day_ = Date(newest);
+  }
 
   const auto now = SteadyClock::now();
   rate_samples_.emplace_back(now, events_trained_);
@@ -308,6 +345,7 @@ Status TrainingSession::TrainBatch(std::span<const model::Example> batch,
       metrics_->recall_at_100.Set(s.recall_at_100);
     }
     metrics_->UpdateModel(model_->stats());
+    metrics_->SetTrainedEventTime(*trained_event_day_);
   }
   if (training_log_.is_open() && model_->step() % options_.log_every_steps == 0) {
     const SessionStatus s = status();
@@ -326,6 +364,21 @@ Status TrainingSession::TrainBatch(std::span<const model::Example> batch,
 void TrainingSession::SetRanker(ranking::Ranker ranker) {
   ranker_ = std::move(ranker);
   ranker_changed_ = true;
+}
+
+std::string TrainingSession::AwaitMlflowRunId() const {
+  // The logger creates the run on its own thread as training starts. A snapshot taken before
+  // that first request is answered (a short run on a busy machine) waits for it, up to 10 s, so
+  // that its manifest names the run; once MLflow has answered or failed it never waits.
+  constexpr auto kLongest = std::chrono::seconds(10);
+  const auto deadline = std::chrono::steady_clock::now() + kLongest;
+  mlflow::RunLoggerStats stats = mlflow_->stats();
+  while (stats.run_id.empty() && !stats.connected && stats.last_error.empty() &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    stats = mlflow_->stats();
+  }
+  return stats.run_id;
 }
 
 Result<std::string> TrainingSession::Snapshot(const Offsets& offsets) {
@@ -350,6 +403,14 @@ Result<std::string> TrainingSession::Snapshot(const Offsets& offsets) {
       {"customer_rows", s.model.customers.rows_in_use},
       {"article_rows", s.model.articles.rows_in_use},
   };
+  if (s.trained_event_day) {
+    manifest.metrics[std::string(kTrainedEventDateKey)] = s.trained_event_day->ToString();
+    manifest.metrics[std::string(kTrainedEventTimeKey)] =
+        int64_t{s.trained_event_day->days_since_epoch()} * 86'400;
+  }
+  // Known once the logger reached MLflow (at once, unless it was down when training began);
+  // `evaluate --mlflow-uri` also finds it in <snapshot_dir>/mlflow_run_id.
+  if (mlflow_ != nullptr) manifest.mlflow_run_id = AwaitMlflowRunId();
   TS_ASSIGN_OR_RETURN(std::string id,
                       store_->Write(std::move(manifest), [&](const std::filesystem::path& dir) {
                         TS_RETURN_IF_ERROR(model_->Save(dir).status());
@@ -397,6 +458,7 @@ SessionStatus TrainingSession::status() const {
   s.resume_skipped = resume_skipped_;
   s.model = model_->stats();
   s.times = times_;
+  s.trained_event_day = trained_event_day_;
   return s;
 }
 

@@ -21,6 +21,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/base/date.h"
 #include "common/base/status.h"
 #include "common/mlflow/run_logger.h"
 #include "common/model/two_tower_model.h"
@@ -89,7 +90,15 @@ struct SessionStatus {
   std::vector<std::pair<std::string, std::string>> resume_skipped;
   model::ModelStats model;
   SessionTimes times;
+  // The event time (t_dat) of the newest example trained, carried over from the snapshot
+  // resumed; nullopt before the first (and after resuming a snapshot of a build without it).
+  std::optional<Date> trained_event_day;
 };
+
+// The manifest's `metrics` keys of SessionStatus::trained_event_day: the day (YYYY-MM-DD) and
+// its midnight in Unix seconds. Manifests without them (earlier builds) still resume.
+inline constexpr std::string_view kTrainedEventDateKey = "trained_event_date";
+inline constexpr std::string_view kTrainedEventTimeKey = "trained_event_time_unix_seconds";
 
 // Stream positions: topic -> partition -> next offset to read.
 using Offsets = std::map<std::string, std::map<int32_t, int64_t>>;
@@ -153,6 +162,7 @@ class TrainingSession {
   std::vector<std::pair<std::string, std::string>> resume_skipped_;
 
   int64_t events_trained_ = 0;
+  std::optional<Date> trained_event_day_;
   uint64_t digest_ = 0;
   double loss_ema_ = 0;
   bool have_loss_ = false;
@@ -172,6 +182,9 @@ class TrainingSession {
   Offsets snapshot_offsets_;
   std::ofstream training_log_;
   std::unique_ptr<mlflow::RunLogger> mlflow_;
+
+  // The MLflow run's id for a manifest; see the definition for when it waits.
+  std::string AwaitMlflowRunId() const;
 };
 
 // The training log's file name in the snapshot folder.

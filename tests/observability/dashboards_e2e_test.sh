@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Every panel of every Grafana dashboard returns data during an end-to-end run: replay, ingest
 # and trainer on a generated dataset through the real broker (the `kafka` fixture), with a few
-# undecodable events for the dead-letter panels, scraped every second by a real Prometheus
-# server (Debian's, started here by scripts/prometheus with the project's alert rules); then
-# each panel's query goes through Prometheus' HTTP API and an empty result fails the test.
+# undecodable events for the dead-letter panels, and serve on the trainer's snapshots with
+# histories that follow the topics, answering a few requests; all scraped every second by a
+# real Prometheus server (Debian's, started here by scripts/prometheus with the project's
+# alert rules); then each panel's query goes through Prometheus' HTTP API and an empty result
+# fails the test.
 #
 # Usage: dashboards_e2e_test.sh TOWERSTREAM_BINARY SOURCE_DIR KAFKA_ADDRESS_FILE
 set -euo pipefail
@@ -61,9 +63,29 @@ replay_at=$(metrics_address replay)
 ingest_at=$(metrics_address ingest)
 trainer_at=$(metrics_address trainer)
 
+# serve needs a snapshot to start from (the trainer writes one every 5 s once it trains); its
+# metrics are on its own port, beside /recommend.
+for _ in $(seq 1 900); do
+  [[ -f $tmp/snapshots/LATEST ]] && break
+  sleep 0.1
+done
+[[ -f $tmp/snapshots/LATEST ]] || { echo "FAIL: the trainer wrote no snapshot in 90 s" >&2; exit 1; }
+"$towerstream" serve --snapshot "$tmp/snapshots" "${kafka_flags[@]}" --port 0 --threads 1 \
+  --reload-every 1 --request-log '' >"$tmp/serve.log" 2>&1 &
+pids+=($!)
+serve_at=""
+for _ in $(seq 1 600); do
+  serve_at=$(grep -oE 'listening on http://[0-9.]+:[0-9]+' "$tmp/serve.log" | head -n 1 || true)
+  [[ -n $serve_at ]] && break
+  sleep 0.1
+done
+[[ -n $serve_at ]] || { echo "FAIL: serve printed no address" >&2; exit 1; }
+serve_at=${serve_at#listening on http://}
+
 prometheus=$(bash "$source_dir/scripts/prometheus" start --port auto --state-dir "$tmp/prometheus" \
   --scrape-interval 1s --scrape "replay=$replay_at" --scrape "ingest=$ingest_at" \
-  --scrape "trainer=$trainer_at" --rules "$source_dir/dashboards/prometheus/alerts.yml" | tail -n 1)
+  --scrape "trainer=$trainer_at" --scrape "serve=$serve_at" \
+  --rules "$source_dir/dashboards/prometheus/alerts.yml" | tail -n 1)
 
 # Undecodable events once the topics exist: ingest and the trainer dead-letter them.
 for _ in $(seq 1 100); do
@@ -75,11 +97,24 @@ for topic in hm.transactions hm.examples; do
     { echo "FAIL: could not produce bad events to $prefix$topic" >&2; exit 1; }
 done
 
-# Each query until it returns data, for at most two minutes in all.
-python3 - "$prometheus" "$source_dir/dashboards/grafana/dashboards" <<'PY' || exit 1
-import glob, json, os, sys, time, urllib.parse, urllib.request
+# Each query until it returns data, for at most two minutes in all; meanwhile serve answers a
+# few requests for the latency and error panels.
+python3 - "$prometheus" "$source_dir/dashboards/grafana/dashboards" "$serve_at" \
+  "$tmp/data/customers.csv" <<'PY' || exit 1
+import csv, glob, itertools, json, os, sys, time, urllib.parse, urllib.request
 
-prometheus, folder = sys.argv[1], sys.argv[2]
+prometheus, folder, serve, customers_csv = sys.argv[1:5]
+with open(customers_csv, newline="") as f:
+    customers = [row["customer_id"] for row in itertools.islice(csv.DictReader(f), 20)]
+
+def ask_serve():
+    """A few recommendations, and one request refused (no customer id: a 4xx)."""
+    for target in [f"/recommend?customer_id={c}&k=12" for c in customers[:5]] + ["/recommend?k=0"]:
+        try:
+            urllib.request.urlopen(f"http://{serve}{target}", timeout=10).read()
+        except OSError:
+            pass  # the refused one's 4xx, or serve busy: counted by serve all the same
+
 panels = []
 for path in sorted(glob.glob(os.path.join(folder, "*.json"))):
     dashboard = json.load(open(path))
@@ -104,6 +139,7 @@ def query(expr):
 pending = list(panels)
 deadline = time.time() + 120
 while pending and time.time() < deadline:
+    ask_serve()
     time.sleep(2)
     pending = [p for p in pending if not query(p[2])]
 for dashboard, title, expr in pending:

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <future>
 #include <memory>
+#include <span>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -134,7 +135,8 @@ TEST_F(TrainerIntegrationTest, TrainsEveryExampleOnceDeadLettersBadOnesAndSnapsh
   const Result<nlohmann::json> status = AwaitTrained(admin, 3000);
   ASSERT_TRUE(status.ok()) << status.status().message();
   EXPECT_EQ((*status)["events_trained"], 3000);
-  EXPECT_EQ((*status)["state"], "training");
+  // "idle" once it has seen that nothing is left (ReportsIdleWhenCaughtUp...).
+  EXPECT_TRUE((*status)["state"] == "training" || (*status)["state"] == "idle") << *status;
 
   // POST /snapshot answers once the snapshot is durable, with its id.
   const Result<nlohmann::json> snapshot = testing::AdminCall(admin, "POST", "/snapshot");
@@ -256,6 +258,63 @@ TEST_F(TrainerIntegrationTest, FitsTheRankerOnceWhenTheStreamReachesTheValidatio
   loaded = LoadModelSnapshot(dir.path(), torch::kCPU);
   ASSERT_TRUE(loaded.ok());
   EXPECT_TRUE(loaded->ranker.fitted());
+}
+
+// Polls GET /status until its state is `state`.
+Result<nlohmann::json> AwaitState(const std::string& admin, const std::string& state,
+                                  seconds timeout = seconds(30)) {
+  const auto deadline = Clock::now() + timeout;
+  nlohmann::json last;
+  while (Clock::now() < deadline) {
+    Result<nlohmann::json> status = testing::AdminCall(admin, "GET", "/status");
+    if (status.ok()) {
+      last = *status;
+      if (last.value("state", "") == state) return last;
+    }
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  return Status::DeadlineExceeded("status " + last.dump() + ", waited for state " + state);
+}
+
+// Caught up, the trainer says "idle" rather than "training"; /status, the gauges and the
+// snapshot's manifest give the event time trained (500 examples a day from 2020-01-01).
+TEST_F(TrainerIntegrationTest, ReportsIdleWhenCaughtUpAndTheEventTimeTrained) {
+  towerstream::testing::ScopedTempDir dir("trainer_idle");
+  const std::vector<events::ExampleEvent> examples = testing::MakeExamples(150, 60, 1500, 0, 8);
+  const std::span<const events::ExampleEvent> all(examples);
+  ASSERT_TRUE(testing::ProduceExamples(*producer_, prefix_, all.first(1000), kPartitions).ok());
+  auto running = Start(Options(dir.path()));
+  ASSERT_NE(running, nullptr);
+  const std::string admin = running->trainer->admin_address();
+  ASSERT_TRUE(AwaitTrained(admin, 1000).ok());
+  Result<nlohmann::json> status = AwaitState(admin, "idle");
+  ASSERT_TRUE(status.ok()) << status.status().message();
+  EXPECT_EQ((*status)["events_trained"], 1000);
+  const nlohmann::json& event_time = (*status)["event_time"];
+  EXPECT_EQ(event_time["trained"], "2020-01-02") << event_time;
+  EXPECT_EQ(event_time["trained_unix_seconds"], 1'577'923'200) << event_time;
+  EXPECT_EQ(event_time["newest_consumed"], "2020-01-02") << event_time;
+  EXPECT_EQ(event_time["lag_days"], 0) << event_time;
+  const auto gauge = [&](const std::string& name) -> double {
+    for (const auto& family : running->registry->Collect()) {
+      if (family.name == name && !family.metric.empty()) return family.metric[0].gauge.value;
+    }
+    return -1;
+  };
+  EXPECT_EQ(gauge("towerstream_trained_event_time_seconds"), 1'577'923'200.0);
+  EXPECT_EQ(gauge("towerstream_consumed_event_time_seconds"), 1'577'923'200.0);
+
+  // A new day arrives: trained, and idle again.
+  ASSERT_TRUE(testing::ProduceExamples(*producer_, prefix_, all.subspan(1000), kPartitions).ok());
+  ASSERT_TRUE(AwaitTrained(admin, 1500).ok());
+  status = AwaitState(admin, "idle");
+  ASSERT_TRUE(status.ok()) << status.status().message();
+  EXPECT_EQ((*status)["event_time"]["trained"], "2020-01-03") << *status;
+  EXPECT_EQ(gauge("towerstream_trained_event_time_seconds"), 1'578'009'600.0);
+  ASSERT_TRUE(running->Stop().ok());
+  const Result<snapshot::Manifest> manifest = testing::LatestManifest(dir.path());
+  ASSERT_TRUE(manifest.ok()) << manifest.status().ToString();
+  EXPECT_EQ(manifest->metrics.value("trained_event_date", ""), "2020-01-03");
 }
 
 TEST_F(TrainerIntegrationTest, TrainsThePartitionsInEventTimeOrder) {

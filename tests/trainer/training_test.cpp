@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <stop_token>
 #include <string>
 #include <thread>
@@ -202,6 +203,82 @@ TEST(TrainingSessionTest, DigestChangesWhenAnEventIsTrainedTwice) {
   EXPECT_NE(a->trained_digest(), b->trained_digest());
 }
 
+// The value of the gauge `name` in `registry`, or nullopt when it has no series.
+std::optional<double> GaugeValue(prometheus::Registry& registry, const std::string& name) {
+  for (const auto& family : registry.Collect()) {
+    if (family.name == name && !family.metric.empty()) return family.metric[0].gauge.value;
+  }
+  return std::nullopt;
+}
+
+// The newest event time trained goes to status(), the gauge, the manifest's metrics and back
+// on resume; an older day trained later (arrival order) does not move it back.
+TEST(TrainingSessionTest, RecordsTheNewestEventTimeTrainedAndResumesIt) {
+  towerstream::testing::ScopedTempDir dir("session_event_time");
+  model::testing::PlantedStream stream(100, 30, 3, 0.8, 6);
+  const Date newest = Date::FromCivil(2020, 9, 22);
+  prometheus::Registry registry;
+  {
+    TrainerMetrics metrics(registry);
+    auto session = std::move(TrainingSession::Open(Session(dir.path()), &metrics)).value();
+    EXPECT_EQ(session->status().trained_event_day, std::nullopt);
+    EXPECT_EQ(GaugeValue(registry, "towerstream_trained_event_time_seconds"), std::nullopt)
+        << "no series before anything is trained (0 would read as 1970)";
+    std::vector<model::Example> batch = stream.Batch(16);
+    for (model::Example& e : batch) e.day = (newest + (-3)).days_since_epoch();
+    batch[5].day = newest.days_since_epoch();
+    ASSERT_TRUE(session->TrainBatch(batch, IdsFor(batch, 0)).ok());
+    std::vector<model::Example> older = stream.Batch(16);
+    for (model::Example& e : older) e.day = (newest + (-10)).days_since_epoch();
+    ASSERT_TRUE(session->TrainBatch(older, IdsFor(older, 16)).ok());
+    EXPECT_EQ(session->status().trained_event_day, newest);
+    EXPECT_EQ(GaugeValue(registry, "towerstream_trained_event_time_seconds"),
+              1'600'732'800.0);  // 2020-09-22T00:00:00Z
+    ASSERT_TRUE(session->Snapshot({}).ok());
+  }
+  const Result<snapshot::Manifest> manifest = testing::LatestManifest(dir.path());
+  ASSERT_TRUE(manifest.ok()) << manifest.status().ToString();
+  EXPECT_EQ(manifest->metrics.value("trained_event_date", ""), "2020-09-22");
+  EXPECT_EQ(manifest->metrics.value("trained_event_time_unix_seconds", int64_t{0}), 1'600'732'800);
+
+  prometheus::Registry resumed_registry;
+  TrainerMetrics resumed_metrics(resumed_registry);
+  auto resumed = std::move(TrainingSession::Open(Session(dir.path()), &resumed_metrics)).value();
+  EXPECT_EQ(resumed->status().trained_event_day, newest);
+  EXPECT_EQ(GaugeValue(resumed_registry, "towerstream_trained_event_time_seconds"),
+            1'600'732'800.0);
+}
+
+// A manifest of a build before the event time (no such metrics, no manifest checksum) resumes,
+// with the event time unknown until the next batch.
+TEST(TrainingSessionTest, ResumesAManifestWithoutTheEventTime) {
+  towerstream::testing::ScopedTempDir dir("session_event_time_old");
+  model::testing::PlantedStream stream(100, 30, 3, 0.8, 7);
+  std::string id;
+  {
+    auto session = std::move(TrainingSession::Open(Session(dir.path()), nullptr)).value();
+    const std::vector<model::Example> batch = stream.Batch(16);
+    ASSERT_TRUE(session->TrainBatch(batch, IdsFor(batch, 0)).ok());
+    id = *session->Snapshot({});
+  }
+  const std::filesystem::path path = dir.path() / id / "manifest.json";
+  nlohmann::json manifest = nlohmann::json::parse(std::ifstream(path));
+  ASSERT_TRUE(manifest["metrics"].contains("trained_event_date"));
+  manifest["metrics"].erase("trained_event_date");
+  manifest["metrics"].erase("trained_event_time_unix_seconds");
+  manifest.erase("manifest_xxh3_64");
+  std::ofstream(path, std::ios::trunc) << manifest.dump(2);
+
+  auto resumed = TrainingSession::Open(Session(dir.path()), nullptr);
+  ASSERT_TRUE(resumed.ok()) << resumed.status().ToString();
+  ASSERT_NE((*resumed)->resumed(), nullptr);
+  EXPECT_EQ((*resumed)->resumed()->id, id);
+  EXPECT_EQ((*resumed)->status().trained_event_day, std::nullopt);
+  const std::vector<model::Example> next = stream.Batch(16);
+  ASSERT_TRUE((*resumed)->TrainBatch(next, IdsFor(next, 16)).ok());
+  EXPECT_EQ((*resumed)->status().trained_event_day, Date(next.back().day));
+}
+
 // Progressive validation scores the first batch, then one once eval_spacing x catalogue size
 // examples have trained since: its work per trained example does not grow with the catalogue.
 TEST(TrainingSessionTest, ScoresBatchesSpacedByTheCatalogueSize) {
@@ -384,6 +461,10 @@ TEST(EmbeddedTrainerTest, LearnsAPlantedStructureFarAbovePopularity) {
   ASSERT_TRUE(summary.ok()) << summary.status().ToString();
   EXPECT_EQ(summary->until, data.start + (data.days - 7));
   EXPECT_EQ(summary->epochs_done, 2);
+  // Embedded training records the day it trained up to, as the Kafka trainer does.
+  const Result<snapshot::Manifest> manifest = testing::LatestManifest(dir.path() / "snapshots");
+  ASSERT_TRUE(manifest.ok()) << manifest.status().ToString();
+  EXPECT_EQ(manifest->metrics.value("trained_event_date", ""), (summary->until + (-1)).ToString());
 
   evaluation::EvaluateOptions eval;
   eval.snapshot = dir.path() / "snapshots";
@@ -463,10 +544,16 @@ TEST(EmbeddedTrainerTest, ResumedRunEqualsUninterruptedRun) {
   EXPECT_TRUE(torch::equal(a->model->CatalogueEmbeddings()->vectors,
                            b->model->CatalogueEmbeddings()->vectors));
 
-  // Run again: everything is trained, nothing more happens.
+  // Run again: everything is trained, nothing more happens, and the summary says so.
   const Result<EmbeddedSummary> again = TrainEmbedded(parts, schedule, nullptr, std::stop_token());
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_EQ(again->examples_trained, 0);
+  EXPECT_TRUE(again->nothing_to_do);
+  EXPECT_EQ(again->epochs_before, 1);
+  EXPECT_EQ(again->snapshot_id, b->manifest.id);
+  const auto unchanged = LoadModelSnapshot(dir.path() / "parts", torch::kCPU);
+  ASSERT_TRUE(unchanged.ok());
+  EXPECT_EQ(unchanged->manifest.id, b->manifest.id);  // no snapshot written
 }
 
 TEST(EmbeddedTrainerTest, UnsortedTransactionsFailNamingTheLine) {
@@ -574,13 +661,7 @@ EmbeddedOptions WithRanker(EmbeddedOptions o, std::vector<int64_t>* steps_at_fit
   o.fit_ranker = [data = o.data_dir, steps_at_fit](model::TwoTowerModel& model, Date week_start,
                                                    Date week_end) {
     steps_at_fit->push_back(model.step());
-    evaluation::RankerFitWeekOptions fit;
-    fit.data_dir = data;
-    fit.week_start = week_start;
-    fit.days = week_end - week_start;
-    fit.history_length = model.options().history_length;
-    fit.progress = false;
-    return evaluation::FitRankerOnWeek(model, fit);
+    return evaluation::FitRankerOnWindow(model, data, week_start, week_end);
   };
   return o;
 }
