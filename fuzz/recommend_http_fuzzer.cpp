@@ -69,6 +69,7 @@ serving::RecommendServer& Server() {
     options.threads = 1;
     options.reload_interval = std::chrono::hours(1);
     options.max_k = 50;
+    options.request_log = "";  // a line per input would drown libFuzzer's own output
     Result<std::unique_ptr<serving::RecommendServer>> started =
         serving::RecommendServer::Start(options);
     Check(started.ok(), "cannot start the server: " + started.status().ToString());

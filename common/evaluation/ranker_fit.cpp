@@ -37,6 +37,18 @@ Result<ranking::Ranker> FitRankerOnWeek(model::TwoTowerModel& model,
   return week->Fit(model);
 }
 
+Result<ranking::Ranker> FitRankerOnWindow(model::TwoTowerModel& model,
+                                          const std::filesystem::path& data_dir, Date week_start,
+                                          Date week_end) {
+  RankerFitWeekOptions fit;
+  fit.data_dir = data_dir;
+  fit.week_start = week_start;
+  fit.days = week_end - week_start;
+  fit.history_length = model.options().history_length;
+  fit.progress = false;
+  return FitRankerOnWeek(model, fit);
+}
+
 Result<std::unique_ptr<RankerWeek>> RankerWeek::Load(const RankerFitWeekOptions& options) {
   TS_RETURN_IF_ERROR(options.Validate());
   auto data = std::make_unique<Data>();

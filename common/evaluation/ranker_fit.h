@@ -57,4 +57,10 @@ class RankerWeek {
 Result<ranking::Ranker> FitRankerOnWeek(model::TwoTowerModel& model,
                                         const RankerFitWeekOptions& options);
 
+// The fit the trainers ask for (EmbeddedOptions::fit_ranker): the window [week_start, week_end)
+// of the H&M files in `data_dir`, queries of the model's history length, no progress bars.
+Result<ranking::Ranker> FitRankerOnWindow(model::TwoTowerModel& model,
+                                          const std::filesystem::path& data_dir, Date week_start,
+                                          Date week_end);
+
 }  // namespace towerstream::evaluation

@@ -180,8 +180,13 @@ Result<Watermarks> QueryWatermarks(RdKafka::Handle& handle, const std::string& t
 
 Result<int> PartitionCount(Producer& producer, const std::string& topic,
                            std::chrono::milliseconds timeout) {
+  return PartitionCount(producer.handle(), topic, timeout);
+}
+
+Result<int> PartitionCount(RdKafka::Handle& handle, const std::string& topic,
+                           std::chrono::milliseconds timeout) {
   RdKafka::Metadata* raw = nullptr;
-  const RdKafka::ErrorCode code = producer.handle().metadata(
+  const RdKafka::ErrorCode code = handle.metadata(
       /*all_topics=*/true, /*only_rkt=*/nullptr, &raw, Millis(timeout));
   const std::unique_ptr<RdKafka::Metadata> metadata(raw);
   TS_RETURN_IF_ERROR(StatusFromRdKafka(code, "metadata for topic '" + topic + "'"));

@@ -36,6 +36,9 @@ Status CreateTopics(Producer& producer, const std::vector<TopicSpec>& topics,
 // Asks for all topics, so that it never triggers the broker's auto-creation.
 Result<int> PartitionCount(Producer& producer, const std::string& topic,
                            std::chrono::milliseconds timeout);
+// The same through any client's handle (a consumer's).
+Result<int> PartitionCount(RdKafka::Handle& handle, const std::string& topic,
+                           std::chrono::milliseconds timeout);
 
 struct Watermarks {
   int64_t low = 0;   // oldest offset still stored

@@ -34,7 +34,11 @@ void PurchaseLog::Add(int64_t customer, hm::ArticleId article, Date day) {
   bought.push_back(entry);
   if (bought.size() > options_.per_customer) bought.erase(bought.begin());
 
-  first_day_.try_emplace(article, d);
+  // Purchases of different customers may come out of day order (the partitions of a topic
+  // read at different rates): the first sale is the earliest seen, not the first added.
+  if (const auto [first, added] = first_day_.try_emplace(article, d); !added && d < first->second) {
+    first->second = d;
+  }
   ++daily_[d][article];
   while (!daily_.empty() && daily_.begin()->first <= d - kDailyDaysKept) {
     daily_.erase(daily_.begin());

@@ -54,7 +54,9 @@ class PurchaseLog {
  public:
   explicit PurchaseLog(const PurchaseLogOptions& options = {}) : options_(options) {}
 
-  // One purchase; days must not decrease (within a day, file order is time order).
+  // One purchase. Each customer's purchases must come in time order (within a day, file order
+  // is time order); different customers' may interleave out of day order, as the partitions of
+  // a topic deliver them.
   void Add(int64_t customer, hm::ArticleId article, Date day);
 
   // The customer's distinct purchases, least recently bought first; empty for strangers.

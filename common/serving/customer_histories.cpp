@@ -74,8 +74,26 @@ void CustomerHistories::Record(int64_t customer_key, const hm::Transaction& t) {
   past.last_channel = t.sales_channel_id;
 }
 
+CustomerHistories CustomerHistories::Empty(size_t history_length, Date as_of,
+                                           const ranking::PurchaseLogOptions& purchase_log) {
+  CustomerHistories out;
+  out.history_length_ = history_length;
+  out.log_ = ranking::PurchaseLog(purchase_log);
+  out.as_of_ = as_of;
+  out.articles_as_of_ = out.log_.AsOf(as_of);
+  return out;
+}
+
 void CustomerHistories::Add(const hm::Transaction& t) {
   Record(model::CustomerKey(t.customer_id), t);
+}
+
+void CustomerHistories::SetCustomer(const hm::Customer& customer) {
+  customers_[model::CustomerKey(customer.customer_id)] = model::CustomerCodesOf(customer);
+}
+
+void CustomerHistories::SetArticle(const hm::Article& a) {
+  articles_[a.article_id] = {a.prod_name, a.product_type_name, a.colour_group_name};
 }
 
 void CustomerHistories::AdvanceTo(Date day) {

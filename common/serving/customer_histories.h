@@ -4,8 +4,9 @@
 // of every article (for printing recommendations). `towerstream recommend`, `serve` and `evaluate`
 // build queries from it.
 //
-// Immutable once loaded, so safe to share between threads; the online replay (`evaluate
-// --online`) alone moves one forward a day at a time with Add() and AdvanceTo(), unshared.
+// Thread-compatible: immutable once loaded, so safe to share between threads; the online replay
+// (`evaluate --online`) moves one forward a day at a time with Add() and AdvanceTo(), unshared,
+// and serving::LiveHistories fills one from the stream under its own lock.
 #pragma once
 
 #include <cstddef>
@@ -57,11 +58,23 @@ class CustomerHistories {
       const CustomerHistoryOptions& options,
       const std::function<void(const hm::Transaction&)>& on_transaction = {});
 
-  // A purchase of as_of() or later, in time order: later queries see it in the history.
+  // No customer, article or purchase yet, dated `as_of`: histories that a stream fills
+  // (serving::LiveHistories). Each customer keeps `history_length` purchases.
+  static CustomerHistories Empty(size_t history_length, Date as_of,
+                                 const ranking::PurchaseLogOptions& purchase_log = {});
+
+  // A purchase of as_of() or later, each customer's in time order: later queries see it in the
+  // history.
   void Add(const hm::Transaction& t);
+  // A customer's features or an article's description, new or replacing the earlier one.
+  void SetCustomer(const hm::Customer& customer);
+  void SetArticle(const hm::Article& article);
   // Moves as_of() forward to `day` (after Add()ing the purchases before it): the articles'
   // recent sales and best sellers are recomputed for it.
   void AdvanceTo(Date day);
+  // Dates later queries `day` without recomputing the articles' sales, which is AdvanceTo's
+  // cost: a live source moves the date with each purchase and the sales once in a while.
+  void AdvanceDate(Date day) { as_of_ = day; }
 
   // The query for a customer at as_of(): features (unknown customer: all missing), the latest
   // purchases, and the channel of the latest one (online when there is none).
@@ -85,6 +98,7 @@ class CustomerHistories {
   Date as_of() const { return as_of_; }
   int64_t customers() const { return static_cast<int64_t>(customers_.size()); }
   int64_t customers_with_history() const { return static_cast<int64_t>(past_.size()); }
+  int64_t articles_described() const { return static_cast<int64_t>(articles_.size()); }
 
  private:
   struct Past {

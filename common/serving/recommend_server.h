@@ -2,14 +2,18 @@
 //
 //   GET /recommend?customer_id=<64 hex>&k=<1..max_k>[&exclude_purchased=1]  -> JSON
 //   GET /healthz                                                           -> {"ok":true}
-//   GET /status       snapshot in use, reloads, requests served and refused
+//   GET /status       snapshot in use, reloads, requests served and refused, history freshness
+//   GET /metrics      Prometheus: requests by endpoint and code, latency, reloads, model and
+//                     feature age (docs/design.md §9)
 //
 // Requests are parsed on the HTTP server's io thread and answered on a pool of workers. When
 // `snapshot` is a snapshot folder, a watcher thread polls its LATEST and, when it names a new
 // snapshot, loads it and builds its index beside the one in use, then swaps them: requests in
 // flight finish on the old one, none waits. A snapshot that fails to load is logged and the
-// previous one stays. Bad requests get 4xx with {"error": reason}. Neither copyable nor
-// movable; the destructor stops the watcher, the server and the workers.
+// previous one stays. Queries come from a HistorySource: the CSV files read once, or histories
+// that follow the stream (serving::LiveHistories). Bad requests get 4xx with {"error": reason};
+// every request is logged on one line (request_log). Neither copyable nor movable; the
+// destructor stops the watcher, the server and the workers.
 #pragma once
 
 #include <chrono>
@@ -20,6 +24,7 @@
 
 #include "common/base/status.h"
 #include "common/serving/customer_histories.h"
+#include "common/serving/history_source.h"
 #include "common/serving/item_index.h"
 
 namespace towerstream::serving {
@@ -27,8 +32,12 @@ namespace towerstream::serving {
 struct RecommendServerOptions {
   // A snapshot folder (watched: its LATEST is followed) or one snapshot directory (fixed).
   std::filesystem::path snapshot;
-  // Where queries come from; history_length is taken from the first snapshot.
+  // Where queries come from when `history_source` is unset: the H&M files, read once;
+  // history_length is taken from the first snapshot.
   CustomerHistoryOptions histories;
+  // Where queries come from when set (serve --kafka: histories that follow the stream); it is
+  // given the first snapshot's history length.
+  HistorySourceFactory history_source;
   ItemIndexOptions index;
   // HOST:PORT; port 0 picks a free one (tests). Read-only, so no token is required.
   std::string address = "127.0.0.1:8080";
@@ -38,6 +47,9 @@ struct RecommendServerOptions {
   std::chrono::milliseconds reload_interval{5000};
   // Largest k a request may ask for.
   int64_t max_k = 1000;
+  // One line per request (time, method, target, status, milliseconds; the reason of a refusal):
+  // "-" for stderr, "" for none, otherwise a file appended to.
+  std::string request_log = "-";
 
   Status Validate() const;
 };
@@ -55,6 +67,8 @@ class RecommendServer {
   // The id of the snapshot answering now.
   std::string snapshot_id() const;
   int64_t reloads() const;
+  // The source of the queries (to read how fresh its histories are).
+  const HistorySource& histories() const;
   // Checks LATEST now (the watcher does it every reload_interval): true when a new snapshot
   // was loaded and now answers.
   Result<bool> ReloadIfChanged();

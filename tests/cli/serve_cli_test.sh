@@ -87,11 +87,35 @@ for _ in $(seq 1 300); do
   sleep 0.2
 done
 [[ -n $switched ]] || fail "serve kept answering from $first after a new snapshot"
+# /metrics counts the requests above by endpoint and code; each request has its log line.
+curl -fsS "http://$address/metrics" >"$tmp/metrics.txt" || fail "serve has no /metrics"
+grep -qE '^towerstream_serve_requests_total\{code="200",endpoint="/recommend",service="serve"\} 1$' \
+  "$tmp/metrics.txt" || fail "/metrics does not count the one answered /recommend"
+grep -qE '^towerstream_serve_requests_total\{code="404",endpoint="other",service="serve"\} 1$' \
+  "$tmp/metrics.txt" || fail "/metrics does not count the 404"
+grep -q '^towerstream_serve_reloads_total{outcome="success",service="serve"} 1$' \
+  "$tmp/metrics.txt" || fail "/metrics does not count the reload"
+grep -q '^towerstream_serve_model_age_seconds{service="serve"} ' "$tmp/metrics.txt" ||
+  fail "/metrics has no model age"
+grep -qE 'Z GET /recommend\?customer_id=xyz 400 [0-9.]+ ms error="customer_id must be' \
+  "$tmp/serve.err" || fail "the request log has no line for the refused request"
 kill -TERM "$server"
 status=0
 wait "$server" || status=$?
 server=
 [[ $status -eq 143 ]] || fail "SIGTERM: expected exit 143, got $status"
+
+# 3. Where histories come from: exactly one of --data and --kafka (a usage error otherwise).
+for flags in "" "--data $tmp/data --kafka bootstrap.servers=127.0.0.1:1" \
+  "--kafka bootstrap.servers=127.0.0.1:1 --as-of 2020-09-16"; do
+  status=0
+  # shellcheck disable=SC2086 # the flags are meant to split
+  "$towerstream" serve --snapshot "$tmp/snap" $flags --port 0 >/dev/null 2>"$tmp/usage.err" ||
+    status=$?
+  [[ $status -eq 2 ]] || fail "serve with '$flags': expected exit 2, got $status"
+  grep -qE '^towerstream serve: .*(--data|--as-of)' "$tmp/usage.err" ||
+    fail "serve with '$flags' did not say why: $(cat "$tmp/usage.err")"
+done
 
 if [[ $failures -gt 0 ]]; then
   echo "$failures check(s) failed"

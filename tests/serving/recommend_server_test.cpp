@@ -20,6 +20,7 @@
 #include "common/snapshot/snapshot_store.h"
 #include "common/trainer/embedded_trainer.h"
 #include "common/trainer/model_config.h"
+#include "tests/serving/serving_test_support.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/trainer/planted_data.h"
 #include "tests/trainer/trainer_test_support.h"
@@ -46,27 +47,7 @@ class ServingTest : public ::testing::Test {
 
   // Trains (or, resumed from LATEST, trains further) up to `epochs` epochs.
   static Status Train(int epochs) {
-    trainer::EmbeddedOptions o;
-    o.data_dir = data();
-    o.session.model = trainer::testing::SmallModelOptions();
-    o.session.snapshot_dir = snapshots();
-    o.session.fsync = false;
-    o.session.eval_queries = 0;
-    o.batch_size = 256;
-    o.epochs = epochs;
-    o.progress = false;
-    // The ranker too, as `towerstream train` fits it: serving must rank as evaluate measures.
-    o.fit_ranker = [](model::TwoTowerModel& model, Date week_start, Date week_end) {
-      evaluation::RankerFitWeekOptions fit;
-      fit.data_dir = data();
-      fit.week_start = week_start;
-      fit.days = week_end - week_start;
-      fit.history_length = model.options().history_length;
-      fit.progress = false;
-      return evaluation::FitRankerOnWeek(model, fit);
-    };
-    trainer::SnapshotSchedule schedule({});
-    return trainer::TrainEmbedded(o, schedule, nullptr, std::stop_token()).status();
+    return testing::TrainSmallSnapshot(data(), snapshots(), epochs);
   }
 
   static std::filesystem::path data() { return dir_->path() / "data"; }
