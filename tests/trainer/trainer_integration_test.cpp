@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <memory>
 #include <span>
@@ -97,21 +98,40 @@ class TrainerIntegrationTest : public ::testing::Test {
     return r;
   }
 
-  // Polls GET /status until `events` examples are trained.
-  static Result<nlohmann::json> AwaitTrained(const std::string& admin, int64_t events,
-                                             seconds timeout = seconds(90)) {
+  // Polls GET /status until `done` holds for it; the last status seen names what was awaited.
+  static Result<nlohmann::json> AwaitStatus(const std::string& admin,
+                                            const std::function<bool(const nlohmann::json&)>& done,
+                                            const std::string& awaited, seconds timeout) {
     const auto deadline = Clock::now() + timeout;
     nlohmann::json last;
     while (Clock::now() < deadline) {
       Result<nlohmann::json> status = testing::AdminCall(admin, "GET", "/status");
       if (status.ok()) {
         last = *status;
-        if (last.value("events_trained", int64_t{0}) >= events) return last;
+        if (done(last)) return last;
       }
       std::this_thread::sleep_for(milliseconds(100));
     }
-    return Status::DeadlineExceeded("trained " + last.dump() + ", waited for " +
-                                    std::to_string(events));
+    return Status::DeadlineExceeded("status " + last.dump() + ", waited for " + awaited);
+  }
+
+  // Polls GET /status until `events` examples are trained.
+  static Result<nlohmann::json> AwaitTrained(const std::string& admin, int64_t events,
+                                             seconds timeout = seconds(90)) {
+    return AwaitStatus(
+        admin,
+        [events](const nlohmann::json& s) {
+          return s.value("events_trained", int64_t{0}) >= events;
+        },
+        std::to_string(events) + " examples trained", timeout);
+  }
+
+  // Polls GET /status until its state is `state`.
+  static Result<nlohmann::json> AwaitState(const std::string& admin, const std::string& state,
+                                           seconds timeout = seconds(30)) {
+    return AwaitStatus(
+        admin, [&state](const nlohmann::json& s) { return s.value("state", "") == state; },
+        "state " + state, timeout);
   }
 
   std::string bootstrap_;
@@ -258,22 +278,6 @@ TEST_F(TrainerIntegrationTest, FitsTheRankerOnceWhenTheStreamReachesTheValidatio
   loaded = LoadModelSnapshot(dir.path(), torch::kCPU);
   ASSERT_TRUE(loaded.ok());
   EXPECT_TRUE(loaded->ranker.fitted());
-}
-
-// Polls GET /status until its state is `state`.
-Result<nlohmann::json> AwaitState(const std::string& admin, const std::string& state,
-                                  seconds timeout = seconds(30)) {
-  const auto deadline = Clock::now() + timeout;
-  nlohmann::json last;
-  while (Clock::now() < deadline) {
-    Result<nlohmann::json> status = testing::AdminCall(admin, "GET", "/status");
-    if (status.ok()) {
-      last = *status;
-      if (last.value("state", "") == state) return last;
-    }
-    std::this_thread::sleep_for(milliseconds(100));
-  }
-  return Status::DeadlineExceeded("status " + last.dump() + ", waited for state " + state);
 }
 
 // Caught up, the trainer says "idle" rather than "training"; /status, the gauges and the
