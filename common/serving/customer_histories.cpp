@@ -67,6 +67,7 @@ Result<CustomerHistories> CustomerHistories::Load(
 
 void CustomerHistories::Record(int64_t customer_key, const hm::Transaction& t) {
   log_.Add(customer_key, t.article_id, t.t_dat);
+  if (!newest_purchase_ || *newest_purchase_ < t.t_dat) newest_purchase_ = t.t_dat;
   Past& past = past_[customer_key];
   if (history_length_ == 0) return;
   if (past.recent.size() == history_length_) past.recent.erase(past.recent.begin());

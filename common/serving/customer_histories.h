@@ -75,6 +75,10 @@ class CustomerHistories {
   // Dates later queries `day` without recomputing the articles' sales, which is AdvanceTo's
   // cost: a live source moves the date with each purchase and the sales once in a while.
   void AdvanceDate(Date day) { as_of_ = day; }
+  // The articles' sales and best sellers as of `day`, computed without changing anything (a
+  // live source computes them outside its lock, then swaps them in with SetArticleContext).
+  ranking::ArticleContext ComputeArticleContext(Date day) const { return log_.AsOf(day); }
+  void SetArticleContext(ranking::ArticleContext context) { articles_as_of_ = std::move(context); }
 
   // The query for a customer at as_of(): features (unknown customer: all missing), the latest
   // purchases, and the channel of the latest one (online when there is none).
@@ -96,6 +100,8 @@ class CustomerHistories {
   const ArticleDescription* Describe(hm::ArticleId article) const;
 
   Date as_of() const { return as_of_; }
+  // The day of the newest purchase held; unset while there is none.
+  std::optional<Date> newest_purchase() const { return newest_purchase_; }
   int64_t customers() const { return static_cast<int64_t>(customers_.size()); }
   int64_t customers_with_history() const { return static_cast<int64_t>(past_.size()); }
   int64_t articles_described() const { return static_cast<int64_t>(articles_.size()); }
@@ -110,6 +116,7 @@ class CustomerHistories {
   void Record(int64_t customer_key, const hm::Transaction& t);
 
   Date as_of_;
+  std::optional<Date> newest_purchase_;
   size_t history_length_ = 20;
   std::unordered_map<int64_t, model::CustomerCodes> customers_;
   std::unordered_map<int64_t, Past> past_;

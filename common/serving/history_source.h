@@ -20,8 +20,7 @@ namespace towerstream::serving {
 struct HistoryFreshness {
   std::string source;  // "csv" or "kafka"
   Date as_of;          // the day queries are dated: purchases before it are in the histories
-  // Event time of the newest purchase held (a live source's; unset for files and while none
-  // has arrived).
+  // Event time of the newest purchase held; unset while there is none.
   std::optional<Date> newest_purchase;
   // When the histories last changed (for files: when they were loaded).
   std::chrono::system_clock::time_point changed;
@@ -31,6 +30,8 @@ struct HistoryFreshness {
   std::optional<int64_t> lag;
   // Whether everything that was in the topics when the source started has been applied.
   bool caught_up = true;
+  int64_t customers = 0;               // with features (customers.csv or hm.customers)
+  int64_t customers_with_history = 0;  // with a purchase
 };
 
 class HistorySource {
@@ -40,6 +41,7 @@ class HistorySource {
   // Calls `read` with the histories, which do not change while it runs: a live source's
   // updates wait for it, so keep it short (one query).
   virtual void Read(const std::function<void(const CustomerHistories&)>& read) const = 0;
+  // Takes no lock the histories' updates hold: cheap enough for the HTTP server's io thread.
   virtual HistoryFreshness Freshness() const = 0;
 };
 
@@ -56,7 +58,10 @@ class FixedHistories final : public HistorySource {
     HistoryFreshness f;
     f.source = "csv";
     f.as_of = histories_.as_of();
+    f.newest_purchase = histories_.newest_purchase();
     f.changed = loaded_;
+    f.customers = histories_.customers();
+    f.customers_with_history = histories_.customers_with_history();
     return f;
   }
 

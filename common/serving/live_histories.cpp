@@ -45,7 +45,8 @@ using Decoded = std::variant<std::monostate, hm::Article, hm::Customer, hm::Tran
 }  // namespace
 
 Status LiveHistoryOptions::Validate() const {
-  TS_RETURN_IF_ERROR(kafka.RequireBootstrapServers("serve"));
+  TS_RETURN_IF_ERROR(kafka.RequireBootstrapServers(client));
+  if (client.empty()) return Status::InvalidArgument("the client's name is empty");
   if (history_length == 0) return Status::InvalidArgument("history length must be >= 1");
   if (refresh_interval.count() < 1) {
     return Status::InvalidArgument("the refresh interval must be positive");
@@ -78,12 +79,12 @@ class LiveHistories::Impl {
     // A group of its own that never commits: the consumer is assigned every partition and
     // reads from the start; the id only satisfies librdkafka and tells brokers' logs who it is.
     std::random_device random;
-    consumer.group_id = options_.topic_prefix + "towerstream-serve-" + std::to_string(getpid()) +
-                        "-" + std::to_string(random());
-    consumer.config.Set("enable.auto.commit", "false", "serve");
-    consumer.config.Set("enable.auto.offset.store", "false", "serve");
+    consumer.group_id = options_.topic_prefix + "towerstream-" + options_.client + "-" +
+                        std::to_string(getpid()) + "-" + std::to_string(random());
+    consumer.config.Set("enable.auto.commit", "false", options_.client);
+    consumer.config.Set("enable.auto.offset.store", "false", options_.client);
     // Only what ingest may use: a purchase in an aborted transaction never happened.
-    consumer.config.Set("isolation.level", "read_committed", "serve");
+    consumer.config.Set("isolation.level", "read_committed", options_.client);
     // The catch-up reads whole topics: keep fetches flowing ahead of the decoding (librdkafka
     // otherwise waits for its local queue to drain before fetching again).
     consumer.config.SetDefault("queued.min.messages", "500000");
@@ -102,7 +103,7 @@ class LiveHistories::Impl {
       }
       if (!count.ok()) {
         return Status(count.status().code(),
-                      "serve: topic '" + *topic + "' at " + brokers + ": " +
+                      options_.client + ": topic '" + *topic + "' at " + brokers + ": " +
                           count.status().message() +
                           " (start the pipeline, or replay, first; --topic-prefix must match)");
       }
@@ -116,7 +117,7 @@ class LiveHistories::Impl {
       }
     }
     TS_RETURN_IF_ERROR(kafka::StatusFromRdKafka(consumer_->handle().assign(assignment.get()),
-                                                "serve: assign the topics"));
+                                                options_.client + ": assign the topics"));
     caught_up_ = target_.empty();
     reader_ = std::jthread([this](std::stop_token stop) { Run(stop); });
     return Status::Ok();
@@ -126,14 +127,18 @@ class LiveHistories::Impl {
                            const std::function<void(const HistoryFreshness&)>& progress,
                            milliseconds progress_every) {
     const Clock::time_point deadline = Clock::now() + timeout;
-    Clock::time_point next_progress = Clock::now() + progress_every;
+    // Without a progress callback there is nothing to wake for but the end.
+    Clock::time_point next_progress =
+        progress ? Clock::now() + progress_every : Clock::time_point::max();
     std::unique_lock lock(wake_mutex_);
     while (!caught_up_) {
-      if (stop.stop_requested()) return Status::Unavailable("serve: stopped while catching up");
+      if (stop.stop_requested()) {
+        return Status::Unavailable(options_.client + ": stopped while catching up");
+      }
       const Clock::time_point now = Clock::now();
       if (now >= deadline) {
         return Status::DeadlineExceeded(
-            "serve: the topics were not read to where they ended at start within " +
+            options_.client + ": the topics were not read to where they ended at start within " +
             std::to_string(timeout.count() / 1000) + " s (" + std::to_string(Lag()) +
             " messages to go" + (last_error_.empty() ? "" : "; last error: " + last_error_) + ")");
       }
@@ -150,6 +155,9 @@ class LiveHistories::Impl {
   }
 
   void Read(const std::function<void(const CustomerHistories&)>& read) const {
+    // Through the turnstile: a writer waiting for the lock holds it, so that a steady stream of
+    // queries cannot keep the purchases from being applied (glibc's rwlock prefers readers).
+    { std::lock_guard turnstile(turnstile_); }
     std::shared_lock lock(histories_mutex_);
     read(histories_);
   }
@@ -157,11 +165,10 @@ class LiveHistories::Impl {
   HistoryFreshness Freshness() const {
     HistoryFreshness f;
     f.source = "kafka";
-    {
-      std::shared_lock lock(histories_mutex_);
-      f.as_of = histories_.as_of();
-    }
     std::lock_guard lock(wake_mutex_);
+    f.as_of = as_of_;
+    f.customers = customers_;
+    f.customers_with_history = customers_with_history_;
     if (newest_day_) f.newest_purchase = *newest_day_;
     f.changed = changed_;
     f.transactions = transactions_;
@@ -239,8 +246,10 @@ class LiveHistories::Impl {
     }
     int64_t transactions = 0;
     std::optional<Date> newest;
+    Date as_of;
+    int64_t customers = 0, with_history = 0;
     {
-      std::unique_lock lock(histories_mutex_);
+      const std::unique_lock lock = LockForWriting();
       for (const Decoded& d : decoded) {
         if (const auto* t = std::get_if<hm::Transaction>(&d)) {
           histories_.Add(*t);
@@ -255,8 +264,14 @@ class LiveHistories::Impl {
       // The day queries are dated moves with the newest purchase at once; the articles' sales
       // follow at the next refresh.
       if (newest && !(*newest < histories_.as_of())) histories_.AdvanceDate(*newest + 1);
+      as_of = histories_.as_of();
+      customers = histories_.customers();
+      with_history = histories_.customers_with_history();
     }
     std::lock_guard lock(wake_mutex_);
+    as_of_ = as_of;
+    customers_ = customers;
+    customers_with_history_ = with_history;
     bad_events_ += bad;
     transactions_ += transactions;
     if (transactions > 0) purchases_since_refresh_ = true;
@@ -274,8 +289,21 @@ class LiveHistories::Impl {
       purchases_since_refresh_ = false;
     }
     next_refresh_ = now + options_.refresh_interval;
-    std::unique_lock lock(histories_mutex_);
-    histories_.AdvanceTo(histories_.as_of());
+    RefreshArticlesNow();
+  }
+
+  // Only this thread changes the histories, so it may read them without the lock while queries
+  // read them too; the exclusive lock is held only to swap the result in.
+  void RefreshArticlesNow() {
+    ranking::ArticleContext context = histories_.ComputeArticleContext(histories_.as_of());
+    const std::unique_lock lock = LockForWriting();
+    histories_.SetArticleContext(std::move(context));
+  }
+
+  // The exclusive lock, taken through the turnstile (see Read).
+  std::unique_lock<std::shared_mutex> LockForWriting() {
+    std::unique_lock turnstile(turnstile_);
+    return std::unique_lock(histories_mutex_);
   }
 
   // Lag from the consumer's positions (which count the commit markers of transactional
@@ -303,13 +331,18 @@ class LiveHistories::Impl {
         lag += target->second - std::max<int64_t>(position, 0);
       }
     }
+    bool newly_caught_up = false;
+    {
+      std::lock_guard lock(wake_mutex_);
+      newly_caught_up = caught_up && !caught_up_;
+    }
+    // Before anyone is told: the first queries see the articles' sales of everything read.
+    if (newly_caught_up) RefreshArticlesNow();
     std::lock_guard lock(wake_mutex_);
     lag_ = lag;
-    if (caught_up && !caught_up_) {
+    if (newly_caught_up) {
       caught_up_ = true;
-      // Queries from now on see the articles' sales of everything read so far.
-      purchases_since_refresh_ = true;
-      next_refresh_ = Clock::time_point();
+      purchases_since_refresh_ = false;
     }
     wake_.notify_all();
   }
@@ -324,12 +357,16 @@ class LiveHistories::Impl {
   // Where each non-empty partition ended at start: caught up once every position reaches it.
   std::map<TopicPartition, int64_t> target_;
 
+  mutable std::mutex turnstile_;  // held by a writer waiting for histories_mutex_
   mutable std::shared_mutex histories_mutex_;
   CustomerHistories histories_;  // guarded by histories_mutex_; changed on the reader thread
 
   mutable std::mutex wake_mutex_;  // guards what follows
   std::condition_variable wake_;
   std::optional<Date> newest_day_;
+  Date as_of_;  // copies of the histories' figures, so that Freshness needs no histories lock
+  int64_t customers_ = 0;
+  int64_t customers_with_history_ = 0;
   std::chrono::system_clock::time_point changed_;
   int64_t transactions_ = 0;
   int64_t bad_events_ = 0;

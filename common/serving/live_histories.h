@@ -15,8 +15,9 @@
 // articles' sales and best sellers are recomputed at most every `refresh_interval`.
 //
 // Thread-safe: Read() holds a shared lock while the reader thread applies batches under an
-// exclusive one. Neither copyable nor movable; the destructor stops the thread and closes the
-// consumer.
+// exclusive one, taken through a turnstile so that a stream of queries cannot starve it; the
+// articles' sales are computed outside the lock and swapped in. Neither copyable nor movable; the
+// destructor stops the thread and closes the consumer.
 #pragma once
 
 #include <chrono>
@@ -37,6 +38,8 @@ struct LiveHistoryOptions {
   // librdkafka properties; bootstrap.servers is required. Group, commit and isolation settings
   // are set here.
   kafka::KafkaConfig kafka;
+  // The command reading the topics ("serve", "recommend"): it begins every error message.
+  std::string client = "serve";
   // Prefix of the topic names (<prefix>hm.articles, hm.customers, hm.transactions).
   std::string topic_prefix;
   // Purchases kept per customer: the model's history length.

@@ -426,16 +426,12 @@ class RecommendServer::Impl {
 
   // How fresh the histories are: /status shows it, every answer carries its dates.
   nlohmann::json HistoriesJson() const {
+    // Freshness takes no lock the histories' updates hold: /status runs on the io thread.
     const HistoryFreshness f = histories_->Freshness();
-    int64_t customers = 0, with_history = 0;
-    histories_->Read([&](const CustomerHistories& h) {
-      customers = h.customers();
-      with_history = h.customers_with_history();
-    });
     nlohmann::json j = {
         {"source", f.source},         {"as_of", f.as_of.ToString()},
         {"newest_purchase", nullptr}, {"seconds_since_change", SecondsSince(f.changed)},
-        {"customers", customers},     {"customers_with_history", with_history},
+        {"customers", f.customers},   {"customers_with_history", f.customers_with_history},
         {"caught_up", f.caught_up}};
     if (f.newest_purchase) j["newest_purchase"] = f.newest_purchase->ToString();
     if (f.source != "csv") {
@@ -470,19 +466,19 @@ class RecommendServer::Impl {
       for (const hm::ArticleId a : histories.RecentPurchases(key)) {
         recent.push_back(hm::FormatArticleId(a));
       }
+      const std::optional<Date> newest = histories.newest_purchase();
       body = {{"customer_id", customer_id},
               {"known", histories.Knows(key)},
               {"as_of", histories.as_of().ToString()},
+              {"newest_purchase",
+               newest ? nlohmann::json(newest->ToString()) : nlohmann::json(nullptr)},
               {"snapshot", recommender->manifest().id},
               {"k", k},
               {"recent_purchases", std::move(recent)},
               {"recommendations", std::move(recommendations)}};
     });
     if (!found.ok()) return admin::InternalError("serve", found.status().ToString());
-    const HistoryFreshness f = histories_->Freshness();
-    body["history_source"] = f.source;
-    body["newest_purchase"] =
-        f.newest_purchase ? nlohmann::json(f.newest_purchase->ToString()) : nlohmann::json(nullptr);
+    body["history_source"] = histories_->Freshness().source;
     ++served_;
     return {200, "application/json", body.dump()};
   }

@@ -25,6 +25,12 @@ Status QuerySourceFlags::Check() const {
         "--as-of applies to --data only: histories from --kafka hold every purchase the topics "
         "hold");
   }
+  if (FromKafka()) {
+    // Bad --kafka flags are usage errors, found before a snapshot is loaded.
+    TS_ASSIGN_OR_RETURN(const kafka::KafkaConfig config, kafka.ToConfig());
+    Status servers = config.RequireBootstrapServers("--kafka");
+    if (!servers.ok()) return Status::InvalidArgument(servers.message());
+  }
   return Status::Ok();
 }
 
@@ -78,6 +84,7 @@ Result<std::unique_ptr<serving::LiveHistories>> StartLiveHistories(const QuerySo
   if (!config.ok()) return Status::InvalidArgument(config.status().message());
   options.kafka = std::move(config).value();
   options.topic_prefix = flags.topic_prefix;
+  options.client = std::string(command);
   options.history_length = history_length;
   const std::string name(command);
   std::fprintf(stderr, "towerstream %s: reading customer histories from %shm.transactions at %s\n",

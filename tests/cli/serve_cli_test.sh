@@ -117,6 +117,17 @@ for flags in "" "--data $tmp/data --kafka bootstrap.servers=127.0.0.1:1" \
     fail "serve with '$flags' did not say why: $(cat "$tmp/usage.err")"
 done
 
+# Bad --kafka flags are usage errors too, found before the snapshot is loaded.
+for flags in "--kafka foo" "--kafka client.id=x"; do
+  status=0
+  # shellcheck disable=SC2086 # the flags are meant to split
+  "$towerstream" serve --snapshot "$tmp/snap" $flags --port 0 >/dev/null 2>"$tmp/usage.err" ||
+    status=$?
+  [[ $status -eq 2 ]] || fail "serve with '$flags': expected exit 2, got $status"
+  grep -q '^towerstream serve: --kafka' "$tmp/usage.err" ||
+    fail "serve with '$flags' did not name --kafka: $(cat "$tmp/usage.err")"
+done
+
 if [[ $failures -gt 0 ]]; then
   echo "$failures check(s) failed"
   exit 1
