@@ -105,28 +105,24 @@ wait "$server" || status=$?
 server=
 [[ $status -eq 143 ]] || fail "SIGTERM: expected exit 143, got $status"
 
-# 3. Where histories come from: exactly one of --data and --kafka (a usage error otherwise).
-for flags in "" "--data $tmp/data --kafka bootstrap.servers=127.0.0.1:1" \
-  "--kafka bootstrap.servers=127.0.0.1:1 --as-of 2020-09-16"; do
+# 3. Where histories come from: exactly one of --data and --kafka, and --kafka flags that read;
+# anything else is a usage error (exit 2) naming the flag, found before the snapshot is loaded.
+# Each case: the flags, then the pattern the error line must match.
+while IFS='|' read -r flags pattern; do
   status=0
   # shellcheck disable=SC2086 # the flags are meant to split
   "$towerstream" serve --snapshot "$tmp/snap" $flags --port 0 >/dev/null 2>"$tmp/usage.err" ||
     status=$?
   [[ $status -eq 2 ]] || fail "serve with '$flags': expected exit 2, got $status"
-  grep -qE '^towerstream serve: .*(--data|--as-of)' "$tmp/usage.err" ||
+  grep -qE "^towerstream serve: $pattern" "$tmp/usage.err" ||
     fail "serve with '$flags' did not say why: $(cat "$tmp/usage.err")"
-done
-
-# Bad --kafka flags are usage errors too, found before the snapshot is loaded.
-for flags in "--kafka foo" "--kafka client.id=x"; do
-  status=0
-  # shellcheck disable=SC2086 # the flags are meant to split
-  "$towerstream" serve --snapshot "$tmp/snap" $flags --port 0 >/dev/null 2>"$tmp/usage.err" ||
-    status=$?
-  [[ $status -eq 2 ]] || fail "serve with '$flags': expected exit 2, got $status"
-  grep -q '^towerstream serve: --kafka' "$tmp/usage.err" ||
-    fail "serve with '$flags' did not name --kafka: $(cat "$tmp/usage.err")"
-done
+done <<CASES
+|.*--data DIR
+--data $tmp/data --kafka bootstrap.servers=127.0.0.1:1|--data and --kafka
+--kafka bootstrap.servers=127.0.0.1:1 --as-of 2020-09-16|--as-of applies to --data only
+--kafka foo|--kafka: 'foo' is not key=value
+--kafka client.id=x|--kafka: bootstrap.servers is not set
+CASES
 
 if [[ $failures -gt 0 ]]; then
   echo "$failures check(s) failed"
