@@ -10,6 +10,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -423,6 +424,81 @@ Status EmbeddingTable::Load(std::istream& in) {
   cold_lookups_ = cold_lookups;
   refused_ = refused;
   return Status::Ok();
+}
+
+Result<std::unique_ptr<EmbeddingTable>> EmbeddingTable::Merge(
+    std::span<const EmbeddingTable* const> shards) {
+  if (shards.empty()) return Status::InvalidArgument("embedding table: nothing to merge");
+  const EmbeddingTable& first = *shards[0];
+  const int64_t cold = first.options_.cold_rows;
+  const int64_t dim = first.options_.dim;
+  int64_t own_total = 0;
+  for (size_t i = 0; i < shards.size(); ++i) {
+    const EmbeddingTable& shard = *shards[i];
+    if (shard.options_.dim != dim || shard.options_.cold_rows != cold) {
+      return Status::FailedPrecondition(
+          "embedding table: shard " + std::to_string(i) + " has dim " +
+          std::to_string(shard.options_.dim) + " and cold_rows " +
+          std::to_string(shard.options_.cold_rows) + ", shard 0 has " + std::to_string(dim) +
+          " and " + std::to_string(cold));
+    }
+    // The group keeps these identical by applying every rank's cold-row gradients everywhere;
+    // different bits mean shards of different groups or steps.
+    if (!torch::equal(shard.weight_.narrow(0, 0, cold), first.weight_.narrow(0, 0, cold)) ||
+        !torch::equal(shard.accumulator_.narrow(0, 0, cold),
+                      first.accumulator_.narrow(0, 0, cold))) {
+      return Status::FailedPrecondition("embedding table: shard " + std::to_string(i) +
+                                        "'s cold rows differ from shard 0's (not saved by one "
+                                        "trainer group at one step)");
+    }
+    own_total += shard.next_row_ - cold;
+  }
+  std::unique_ptr<EmbeddingTable> merged;
+  try {
+    EmbeddingTableOptions options = first.options_;
+    options.initial_capacity = 0;
+    merged.reset(new EmbeddingTable(options));
+    const auto float_options = torch::TensorOptions().dtype(torch::kFloat).device(options.device);
+    merged->weight_ = torch::empty({cold + own_total, dim}, float_options);
+    merged->accumulator_ = torch::empty({cold + own_total}, float_options);
+    merged->weight_.narrow(0, 0, cold).copy_(first.weight_.narrow(0, 0, cold));
+    merged->accumulator_.narrow(0, 0, cold).copy_(first.accumulator_.narrow(0, 0, cold));
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("embedding table: cannot allocate the merge: ") + e.what());
+  }
+  EmbeddingTable& out = *merged;
+  out.ids_.clear();
+  out.free_rows_.clear();
+  out.init_draws_ = 0;
+  int64_t base = cold;
+  for (size_t i = 0; i < shards.size(); ++i) {
+    const EmbeddingTable& shard = *shards[i];
+    const int64_t own = shard.next_row_ - cold;
+    const int64_t shift = base - cold;
+    out.weight_.narrow(0, base, own).copy_(shard.weight_.narrow(0, cold, own));
+    out.accumulator_.narrow(0, base, own).copy_(shard.accumulator_.narrow(0, cold, own));
+    for (const auto& [id, entry] : shard.ids_) {
+      Entry moved = entry;
+      if (moved.row >= 0) moved.row += shift;
+      if (!out.ids_.emplace(id, moved).second) {
+        return Status::FailedPrecondition("embedding table: id " + std::to_string(id) +
+                                          " is in two shards (shard " + std::to_string(i) +
+                                          " and an earlier one)");
+      }
+    }
+    for (int64_t row : shard.free_rows_) out.free_rows_.push_back(row + shift);
+    out.rows_in_use_ += shard.rows_in_use_;
+    out.init_draws_ = std::max(out.init_draws_, shard.init_draws_);
+    out.last_sweep_step_ = std::max(out.last_sweep_step_, shard.last_sweep_step_);
+    out.admitted_ += shard.admitted_;
+    out.expired_ += shard.expired_;
+    out.cold_lookups_ += shard.cold_lookups_;
+    out.refused_ += shard.refused_;
+    base += own;
+  }
+  std::sort(out.free_rows_.begin(), out.free_rows_.end(), std::greater<>());
+  out.next_row_ = base;
+  return merged;
 }
 
 }  // namespace towerstream::model

@@ -115,6 +115,15 @@ class EmbeddingTable {
   // options this table was created with; the other options stay those of this table.
   Status Load(std::istream& in);
 
+  // One table holding every shard's ids, for serving what a trainer group saved: each rank of
+  // the group keeps its own customers' rows, while the shared cold rows are kept identical on
+  // every rank. The shards must come from tables with the same options, hold disjoint ids and
+  // bit-identical cold rows (FailedPrecondition naming the shard otherwise); their own rows are
+  // renumbered shard after shard, and the counters added up. The merged table is for lookups
+  // (RowsOf, Gather); training it further works too, with the options of shards[0].
+  static Result<std::unique_ptr<EmbeddingTable>> Merge(
+      std::span<const EmbeddingTable* const> shards);
+
   EmbeddingTableStats stats() const;
   const EmbeddingTableOptions& options() const { return options_; }
   const torch::Tensor& weight() const { return weight_; }

@@ -89,16 +89,6 @@ Status ReadFile(const std::filesystem::path& path,
 
 }  // namespace
 
-struct TwoTowerModel::HostBatch {
-  int64_t size = 0;
-  torch::Tensor customer_ids;  // int64 [B]
-  torch::Tensor article_ids;   // int64 [B]
-  torch::Tensor recent_ids;    // int64 [B, L], kNoId where a slot is empty
-  torch::Tensor dense;         // float [B, kQueryDenseFeatures]
-  torch::Tensor query_codes;   // int64 [B, kQueryCodeCount]
-  torch::Tensor item_codes;    // int64 [B, kItemCodeCount]
-};
-
 Status ModelOptions::Validate() const {
   TS_RETURN_IF_ERROR(towers.Validate());
   TS_RETURN_IF_ERROR(AtLeast("admit_after", admit_after, 1));
@@ -197,8 +187,7 @@ Status TwoTowerModel::Init() {
     towers.seed = SeedFor(o.seed, 5);
     query_tower_ = std::make_shared<QueryTower>(towers);
     item_tower_ = std::make_shared<ItemTower>(towers);
-    std::vector<torch::Tensor> params = query_tower_->parameters();
-    for (const torch::Tensor& p : item_tower_->parameters()) params.push_back(p);
+    std::vector<torch::Tensor> params = TowerParameters();
     DenseAdamOptions adam;
     adam.learning_rate = o.dense_learning_rate;
     adam.weight_decay = o.weight_decay;
@@ -207,6 +196,12 @@ Status TwoTowerModel::Init() {
     return Status::Internal(std::string("model: cannot build the towers: ") + e.what());
   }
   return Status::Ok();
+}
+
+std::vector<torch::Tensor> TwoTowerModel::TowerParameters() const {
+  std::vector<torch::Tensor> params = query_tower_->parameters();
+  for (const torch::Tensor& p : item_tower_->parameters()) params.push_back(p);
+  return params;
 }
 
 void TwoTowerModel::AddBatchArticles(std::span<const Example> batch) {
@@ -273,6 +268,7 @@ QueryInputs TwoTowerModel::QueryInputsOf(const HostBatch& batch, const torch::Te
 Result<StepStats> PendingStepStats::Get() const {
   StepStats stats;
   stats.examples = examples_;
+  stats.group_examples = examples_;
   try {
     stats.loss = loss_.item<double>();
     stats.mean_log_q = mean_log_q_.item<double>();
@@ -281,6 +277,24 @@ Result<StepStats> PendingStepStats::Get() const {
     return Status::Internal(std::string("model: training step failed on the device: ") + e.what());
   }
   return stats;
+}
+
+TwoTowerModel::StepInputs TwoTowerModel::TrainableInputs(const HostBatch& host,
+                                                         torch::Tensor article_rows) {
+  StepInputs in;
+  in.customer_rows = customers_->Lookup(host.customer_ids, step_);
+  in.article_rows = std::move(article_rows);
+  in.recent_rows = articles_->RowsOf(host.recent_ids);
+  in.query_code_rows = query_fields_->Rows(host.query_codes);
+  in.item_code_rows = item_fields_->Rows(host.item_codes);
+  in.query = QueryInputsOf(host, in.customer_rows, in.recent_rows, in.query_code_rows);
+  for (torch::Tensor* leaf :
+       {&in.query.customer_embedding, &in.query.recent_pooled, &in.query.codes}) {
+    leaf->requires_grad_(true);
+  }
+  in.item = {articles_->Gather(in.article_rows).requires_grad_(true),
+             item_fields_->Gather(in.item_code_rows).requires_grad_(true)};
+  return in;
 }
 
 Result<StepStats> TwoTowerModel::Train(std::span<const Example> batch) {
@@ -296,18 +310,14 @@ Result<PendingStepStats> TwoTowerModel::TrainAsync(std::span<const Example> batc
     const torch::Device device = options_.device;
     const float lr = options_.table_learning_rate;
 
-    const torch::Tensor customer_rows = customers_->Lookup(host.customer_ids, step_);
-    const torch::Tensor article_rows = articles_->Lookup(host.article_ids, step_);
-    const torch::Tensor recent_rows = articles_->RowsOf(host.recent_ids);
-    const torch::Tensor query_code_rows = query_fields_->Rows(host.query_codes);
-    const torch::Tensor item_code_rows = item_fields_->Rows(host.item_codes);
-
-    QueryInputs query = QueryInputsOf(host, customer_rows, recent_rows, query_code_rows);
-    for (torch::Tensor* leaf : {&query.customer_embedding, &query.recent_pooled, &query.codes}) {
-      leaf->requires_grad_(true);
-    }
-    ItemInputs item{articles_->Gather(article_rows).requires_grad_(true),
-                    item_fields_->Gather(item_code_rows).requires_grad_(true)};
+    StepInputs in = TrainableInputs(host, articles_->Lookup(host.article_ids, step_));
+    const torch::Tensor& customer_rows = in.customer_rows;
+    const torch::Tensor& article_rows = in.article_rows;
+    const torch::Tensor& recent_rows = in.recent_rows;
+    const torch::Tensor& query_code_rows = in.query_code_rows;
+    const torch::Tensor& item_code_rows = in.item_code_rows;
+    QueryInputs& query = in.query;
+    ItemInputs& item = in.item;
     const torch::Tensor item_ids = ToDevice(host.article_ids, device);
     TS_RETURN_IF_ERROR(estimator_->Update(item_ids, step_));
     const torch::Tensor log_q =
@@ -315,42 +325,14 @@ Result<PendingStepStats> TwoTowerModel::TrainAsync(std::span<const Example> batc
             ? estimator_->LogProbability(item_ids)
             : torch::zeros({host.size}, item_ids.options().dtype(torch::kFloat));
 
-    // Mixed negative sampling: uniform draws from the catalogue, corrected by their own
-    // expected count per step (extra_negatives / catalogue size).
-    ExtraNegatives extra;
-    torch::Tensor extra_rows, extra_code_rows;
-    ItemInputs extra_item;
     const bool with_extra = options_.extra_negatives > 0 && catalogue_.size() > 0;
-    if (with_extra) {
-      const int64_t n = options_.extra_negatives;
-      at::Generator gen = at::detail::createCPUGenerator(
-          SeedFor(options_.seed ^ 0xE7A4ULL, static_cast<uint64_t>(negative_draws_++)));
-      const torch::Tensor picks = torch::randint(catalogue_.size(), {n}, gen, torch::kLong);
-      torch::Tensor ids = torch::empty({n}, torch::kLong);
-      torch::Tensor codes = torch::empty({n, kItemCodeCount}, torch::kLong);
-      const int64_t* pick = picks.data_ptr<int64_t>();
-      for (int64_t k = 0; k < n; ++k) {
-        ids.data_ptr<int64_t>()[k] = catalogue_.ids()[pick[k]];
-        const auto& c = catalogue_.codes()[pick[k]].codes;
-        std::copy(c.begin(), c.end(), codes.data_ptr<int64_t>() + k * kItemCodeCount);
-      }
-      extra_rows = articles_->RowsOf(ids);
-      extra_code_rows = item_fields_->Rows(codes);
-      ids = ids.to(device);
-      extra_item = {articles_->Gather(extra_rows).requires_grad_(true),
-                    item_fields_->Gather(extra_code_rows).requires_grad_(true)};
-      extra.item = item_tower_->forward(extra_item);
-      extra.item_ids = ids;
-      extra.log_q = torch::full(
-          {n}, std::log(static_cast<double>(n) / static_cast<double>(catalogue_.size())),
-          log_q.options());
-    }
-
+    ExtraItems extra;
+    if (with_extra) extra = EmbedExtraNegatives(DrawExtraNegatives(), log_q.options());
     const torch::Tensor query_vectors = query_tower_->forward(query);
     const torch::Tensor item_vectors = item_tower_->forward(item);
-    const torch::Tensor loss =
-        FusedInBatchSoftmaxLoss(query_vectors, item_vectors, item_ids, log_q,
-                                options_.towers.temperature, with_extra ? &extra : nullptr);
+    const torch::Tensor loss = FusedInBatchSoftmaxLoss(query_vectors, item_vectors, item_ids, log_q,
+                                                       options_.towers.temperature,
+                                                       with_extra ? &extra.negatives : nullptr);
     adam_->ZeroGrad();
     loss.backward();
     adam_->Step();
@@ -361,12 +343,12 @@ Result<PendingStepStats> TwoTowerModel::TrainAsync(std::span<const Example> batc
     torch::Tensor item_code_update_rows = item_code_rows;
     torch::Tensor item_code_grads = item.codes.grad();
     if (with_extra) {
-      article_grads.push_back({.rows = extra_rows,
-                               .grads = extra_item.article_embedding.grad(),
+      article_grads.push_back({.rows = extra.rows,
+                               .grads = extra.inputs.article_embedding.grad(),
                                .source = {},
                                .scale = {}});
-      item_code_update_rows = torch::cat({item_code_rows, extra_code_rows});
-      item_code_grads = torch::cat({item_code_grads, extra_item.codes.grad()});
+      item_code_update_rows = torch::cat({item_code_rows, extra.code_rows});
+      item_code_grads = torch::cat({item_code_grads, extra.inputs.codes.grad()});
     }
     // The article table (its own rows plus every history's) is about as much work as the three
     // others together: on a CPU the two halves run on two threads.
@@ -394,6 +376,39 @@ Result<PendingStepStats> TwoTowerModel::TrainAsync(std::span<const Example> batc
   }
 }
 
+TwoTowerModel::NegativeDraw TwoTowerModel::DrawExtraNegatives() {
+  const int64_t n = options_.extra_negatives;
+  at::Generator gen = at::detail::createCPUGenerator(
+      SeedFor(options_.seed ^ 0xE7A4ULL, static_cast<uint64_t>(negative_draws_++)));
+  const torch::Tensor picks = torch::randint(catalogue_.size(), {n}, gen, torch::kLong);
+  NegativeDraw draw{torch::empty({n}, torch::kLong),
+                    torch::empty({n, kItemCodeCount}, torch::kLong)};
+  const int64_t* pick = picks.data_ptr<int64_t>();
+  for (int64_t k = 0; k < n; ++k) {
+    draw.ids.data_ptr<int64_t>()[k] = catalogue_.ids()[pick[k]];
+    const auto& c = catalogue_.codes()[pick[k]].codes;
+    std::copy(c.begin(), c.end(), draw.codes.data_ptr<int64_t>() + k * kItemCodeCount);
+  }
+  return draw;
+}
+
+// Mixed negative sampling: uniform draws from the catalogue, corrected by their own expected
+// count per step (extra_negatives / catalogue size).
+TwoTowerModel::ExtraItems TwoTowerModel::EmbedExtraNegatives(const NegativeDraw& draw,
+                                                             const torch::TensorOptions& log_q) {
+  const int64_t n = draw.ids.size(0);
+  ExtraItems extra;
+  extra.rows = articles_->RowsOf(draw.ids);
+  extra.code_rows = item_fields_->Rows(draw.codes);
+  extra.inputs = {articles_->Gather(extra.rows).requires_grad_(true),
+                  item_fields_->Gather(extra.code_rows).requires_grad_(true)};
+  extra.negatives.item = item_tower_->forward(extra.inputs);
+  extra.negatives.item_ids = draw.ids.to(options_.device);
+  extra.negatives.log_q = torch::full(
+      {n}, std::log(static_cast<double>(n) / static_cast<double>(catalogue_.size())), log_q);
+  return extra;
+}
+
 torch::Tensor TwoTowerModel::EmbedCatalogue(int64_t first, int64_t last) {
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> parts;
@@ -419,12 +434,25 @@ torch::Tensor TwoTowerModel::EmbedCatalogue(int64_t first, int64_t last) {
   return parts.size() == 1 ? parts[0] : torch::cat(parts);
 }
 
-Result<ProgressiveCounts> TwoTowerModel::Evaluate(std::span<const Example> queries) {
+Result<ProgressiveCounts> TwoTowerModel::Evaluate(std::span<const Example> queries,
+                                                  bool add_articles) {
   ProgressiveCounts counts;
   if (queries.empty()) return counts;
+  if (!add_articles) {
+    // Articles the catalogue does not hold yet cannot be ranked: misses.
+    std::vector<Example> known;
+    for (const Example& q : queries) {
+      if (catalogue_.IndexOf(q.article_id)) known.push_back(q);
+    }
+    if (known.size() < queries.size()) {
+      TS_ASSIGN_OR_RETURN(counts, Evaluate(known, /*add_articles=*/false));
+      counts.queries = static_cast<int64_t>(queries.size());
+      return counts;
+    }
+  }
   try {
     torch::NoGradGuard no_grad;
-    AddBatchArticles(queries);
+    if (add_articles) AddBatchArticles(queries);
     const int64_t total = catalogue_.size();
     // Item vectors of the model as it is now: a stale cache would score yesterday's items
     // against today's queries.
@@ -530,8 +558,8 @@ Result<std::vector<std::string>> TwoTowerModel::Save(const std::filesystem::path
     return Status::IoError("model: cannot save the towers into " + dir.string() + ": " + e.what());
   }
   TS_RETURN_IF_ERROR(write(kOptimizerFile, [&](std::ostream& o) { return adam_->Save(o); }));
-  TS_RETURN_IF_ERROR(
-      write(kCustomerTableFile, [&](std::ostream& o) { return customers_->Save(o); }));
+  TS_ASSIGN_OR_RETURN(std::string customer_file, SaveCustomerShard(dir));
+  files.push_back(std::move(customer_file));
   TS_RETURN_IF_ERROR(write(kArticleTableFile, [&](std::ostream& o) { return articles_->Save(o); }));
   TS_RETURN_IF_ERROR(
       write(kQueryFieldsFile, [&](std::ostream& o) { return query_fields_->Save(o); }));
@@ -557,6 +585,57 @@ Result<std::vector<std::string>> TwoTowerModel::Save(const std::filesystem::path
   return files;
 }
 
+void TwoTowerModel::SetCustomerShard(int rank, int world) {
+  shard_rank_ = rank;
+  shard_world_ = world;
+}
+
+std::string TwoTowerModel::CustomerTableFile(int rank, int world) {
+  if (world <= 1) return kCustomerTableFile;
+  return "customer_table.rank-" + std::to_string(rank) + "-of-" + std::to_string(world) + ".bin";
+}
+
+Result<std::string> TwoTowerModel::SaveCustomerShard(const std::filesystem::path& dir) {
+  std::string name = CustomerTableFile(shard_rank_, shard_world_);
+  TS_RETURN_IF_ERROR(WriteFile(dir / name, [&](std::ostream& o) { return customers_->Save(o); }));
+  return name;
+}
+
+Status TwoTowerModel::LoadCustomers(const std::filesystem::path& dir) {
+  const auto read_table = [&](const std::string& name, EmbeddingTable& table) {
+    return ReadFile(dir / name, [&](std::istream& i) { return table.Load(i); });
+  };
+  if (shard_world_ > 1) {
+    const std::string name = CustomerTableFile(shard_rank_, shard_world_);
+    if (!std::filesystem::exists(dir / name)) {
+      return Status::FailedPrecondition("model: " + dir.string() + " has no " + name +
+                                        ": it was not written by a group of " +
+                                        std::to_string(shard_world_) + " trainers");
+    }
+    return read_table(name, *customers_);
+  }
+  if (std::filesystem::exists(dir / kCustomerTableFile))
+    return read_table(kCustomerTableFile, *customers_);
+  // A group's snapshot: one shard per rank, merged into one table.
+  int world = 0;
+  for (int n = 2; n <= kMaxGroupSize && world == 0; ++n) {
+    if (std::filesystem::exists(dir / CustomerTableFile(0, n))) world = n;
+  }
+  if (world == 0) return Status::NotFound("model: " + dir.string() + " has no customer table");
+  std::vector<std::unique_ptr<EmbeddingTable>> shards;
+  std::vector<const EmbeddingTable*> views;
+  for (int rank = 0; rank < world; ++rank) {
+    TS_ASSIGN_OR_RETURN(std::unique_ptr<EmbeddingTable> shard,
+                        EmbeddingTable::Create(customers_->options()));
+    TS_RETURN_IF_ERROR(read_table(CustomerTableFile(rank, world), *shard));
+    views.push_back(shard.get());
+    shards.push_back(std::move(shard));
+  }
+  TS_ASSIGN_OR_RETURN(std::unique_ptr<EmbeddingTable> merged, EmbeddingTable::Merge(views));
+  customers_ = std::move(merged);
+  return Status::Ok();
+}
+
 Status TwoTowerModel::Load(const std::filesystem::path& dir) {
   try {
     torch::serialize::InputArchive archive, query, item;
@@ -573,8 +652,7 @@ Status TwoTowerModel::Load(const std::filesystem::path& dir) {
   }
   TS_RETURN_IF_ERROR(
       ReadFile(dir / kOptimizerFile, [&](std::istream& i) { return adam_->Load(i); }));
-  TS_RETURN_IF_ERROR(
-      ReadFile(dir / kCustomerTableFile, [&](std::istream& i) { return customers_->Load(i); }));
+  TS_RETURN_IF_ERROR(LoadCustomers(dir));
   TS_RETURN_IF_ERROR(
       ReadFile(dir / kArticleTableFile, [&](std::istream& i) { return articles_->Load(i); }));
   TS_RETURN_IF_ERROR(
