@@ -141,6 +141,10 @@ Result<Manifest> ManifestDecoder::Decode(std::string_view text) const {
   if (const auto run = root.find("mlflow_run_id"); run != root.end()) {
     TS_ASSIGN_OR_RETURN(manifest.mlflow_run_id, String(*run, "mlflow_run_id"));
   }
+  // Optional: only a trainer group's snapshots have one.
+  if (const auto group = root.find("group"); group != root.end()) {
+    TS_ASSIGN_OR_RETURN(manifest.group, Object(*group, "group"));
+  }
   TS_ASSIGN_OR_RETURN(const json* files, Member(root, "files", "files"));
   TS_RETURN_IF_ERROR(DecodeFiles(*files, &manifest));
   return manifest;
@@ -231,6 +235,9 @@ Status CheckManifestForWrite(const Manifest& manifest) {
     return invalid("metrics",
                    std::string("expected an object, got ") + manifest.metrics.type_name());
   }
+  if (!manifest.group.is_null() && !manifest.group.is_object()) {
+    return invalid("group", std::string("expected an object, got ") + manifest.group.type_name());
+  }
   return Status::Ok();
 }
 
@@ -260,6 +267,7 @@ std::string EncodeManifest(const Manifest& manifest) {
   out["model_config"] = nlohmann::ordered_json(manifest.model_config);
   out["metrics"] = nlohmann::ordered_json(manifest.metrics);
   if (!manifest.mlflow_run_id.empty()) out["mlflow_run_id"] = manifest.mlflow_run_id;
+  if (!manifest.group.is_null()) out["group"] = nlohmann::ordered_json(manifest.group);
   nlohmann::ordered_json files = nlohmann::ordered_json::array();
   for (const FileEntry& file : manifest.files) {
     nlohmann::ordered_json entry;

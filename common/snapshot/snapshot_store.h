@@ -59,6 +59,10 @@ struct Manifest {
   // The MLflow run that trained it (`evaluate --mlflow-uri` logs to it); empty: none, or not
   // known yet when the snapshot was written. Optional in manifest.json (absent when empty).
   std::string mlflow_run_id;
+  // The trainer group that wrote it, opaque to the store but an object when present: its size
+  // and each rank's partitions, events trained and digest (docs/design.md, "Trainers as a
+  // group"). Null for a single trainer's snapshot (absent from manifest.json).
+  nlohmann::json group = nullptr;
   // Set by the store: every payload file (not manifest.json), sorted by name.
   std::vector<FileEntry> files;
 

@@ -24,25 +24,11 @@
 #include "common/kafka/partition_list.h"
 #include "common/kafka/producer.h"
 #include "common/trainer/example_decoder.h"
+#include "common/trainer/trainer_impl.h"
 
 namespace towerstream::trainer {
-namespace {
+namespace {}  // namespace
 
-using Clock = std::chrono::steady_clock;
-using std::chrono::milliseconds;
-
-constexpr milliseconds kMetadataTimeout{10'000};
-constexpr milliseconds kTopicWait{2'000};
-constexpr milliseconds kPollSlice{100};
-// Pauses between attempts after a failed snapshot, doubling from the first to the most.
-constexpr std::chrono::seconds kFirstSnapshotBackoff{1};
-constexpr std::chrono::seconds kMaxSnapshotBackoff{300};
-constexpr milliseconds kGaugeInterval{1'000};
-constexpr milliseconds kFlushTimeout{60'000};
-// Consume errors are logged at most this often (a broker outage repeats them).
-constexpr std::chrono::seconds kErrorLogInterval{10};
-
-void Log(const char* format, ...) __attribute__((format(printf, 1, 2)));
 void Log(const char* format, ...) {
   std::fprintf(stderr, "towerstream trainer: ");
   va_list args;
@@ -51,6 +37,8 @@ void Log(const char* format, ...) {
   va_end(args);
   std::fputc('\n', stderr);
 }
+
+namespace {
 
 int64_t UnixSeconds(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
@@ -72,6 +60,12 @@ Status TrainerOptions::Validate() const {
   if (max_batch_delay.count() < 1) {
     return Status::InvalidArgument("trainer: --max-batch-delay-ms must be at least 1");
   }
+  TS_RETURN_IF_ERROR(parallel.Validate());
+  if (parallel.world_size > 1 && (fit_ranker || ranker_week_start)) {
+    return Status::InvalidArgument(
+        "trainer: --ranker-data is not supported with --world-size above 1 (rank 0 holds only "
+        "its own customers' rows); fit the ranker with a single trainer or `train`");
+  }
   if (!admin_address.empty()) {
     admin::AdminServerOptions admin;
     admin.address = admin_address;
@@ -81,132 +75,31 @@ Status TrainerOptions::Validate() const {
   return Status::Ok();
 }
 
-class Trainer::Impl {
- public:
-  Impl(const TrainerOptions& options, prometheus::Registry& registry)
-      : options_(options),
-        topics_(events::TopicNames::WithPrefix(options.topic_prefix)),
-        metrics_(registry) {}
-
-  ~Impl() {
-    // The admin server calls back into this object: stop it first.
-    admin_.reset();
-  }
-
-  Status Init();
-  Status Run(std::stop_token stop);
-  TrainingSession& session() { return *session_; }
-  void RequestSnapshot() {
-    if (schedule_) schedule_->Request();
-  }
-  std::string admin_address() const { return admin_ ? admin_->address() : ""; }
-
- private:
-  // A consumed message on its way to a micro-batch: its example (none for a dead letter, which
-  // only advances the offset).
-  struct Delivered {
-    int64_t offset = 0;
-    std::optional<model::Example> example;
-    std::string id;
-  };
-  // What the admin API reports, copied from the training thread after each batch.
-  struct Published {
-    SessionStatus session;
-    Offsets offsets;
-    std::map<int32_t, int64_t> lag;
-    int64_t consumed = 0;
-    int64_t dead_lettered = 0;
-    int64_t held = 0;  // consumed, waiting in event-time order for a micro-batch
-    int64_t snapshot_failures = 0;
-    // The event time of the newest example consumed (nullopt before the first).
-    std::optional<Date> consumed_event_day;
-    std::string state = "starting";
-  };
-
-  Status WaitForTopic(std::stop_token stop, int* partitions);
-  Status Assign(int partitions);
-  Status HandleMessage(RdKafka::Message& message);
-  // Moves a delivered message into the micro-batch being filled.
-  void Take(int32_t partition, Delivered delivered);
-  // Moves messages from order_ into the micro-batch, in event-time order, until it is full or
-  // order_ must wait; resumes partitions that drained.
-  Status TakeInOrder();
-  Status PausePartitions(const std::vector<int32_t>& partitions, bool pause);
-  Status DeadLetter(RdKafka::Message& message, const Status& error);
-  Status TrainPending();
-  // Fits the ranker before the first micro-batch of the validation week (TrainerOptions).
-  Status MaybeFitRanker();
-  Status Snapshot();
-  Status FlushDeadLetters();
-  void CommitToGroup();
-  void UpdateLag();
-  // "idle" when caught up (nothing left to read on any partition, nothing held for event-time
-  // order, no micro-batch being filled), "stopping" once stopped, else "training".
-  std::string RunningState() const;
-  void Publish(const std::string& state);
-  void HandleAdmin(const admin::AdminRequest& request, admin::Reply reply);
-  nlohmann::json StatusJson();
-
-  TrainerOptions options_;
-  events::TopicNames topics_;
-  TrainerMetrics metrics_;
-  std::unique_ptr<TrainingSession> session_;
-  std::unique_ptr<SnapshotSchedule> schedule_;
-  std::unique_ptr<kafka::Producer> producer_;  // dead letters and metadata
-  std::unique_ptr<kafka::Consumer> consumer_;
-
-  // The micro-batch being filled, and the offsets after it (pending) and after the last
-  // trained batch (trained, what snapshots record).
-  std::vector<model::Example> batch_;
-  std::vector<std::string> ids_;
-  // Messages consumed but not yet in a micro-batch, merged into event-time order (null when
-  // TrainerOptions::order_by_event_time is off), and the partitions paused while it holds too
-  // many of theirs.
-  std::unique_ptr<EventTimeOrder<Delivered>> order_;
-  std::set<int32_t> paused_;
-  std::map<int32_t, int64_t> pending_offsets_;
-  std::map<int32_t, int64_t> trained_offsets_;
-  bool batch_open_ = false;
-  bool ranker_tried_ = false;
-  Clock::time_point batch_started_;
-  int64_t consumed_ = 0;
-  int64_t dead_lettered_ = 0;
-  int32_t partitions_ = 0;  // of hm.examples, all assigned to this trainer
-  std::map<int32_t, int64_t> lag_;
-  // The newest event time consumed; starts at the newest trained of the snapshot resumed
-  // (those examples were consumed by an earlier run).
-  std::optional<Date> consumed_event_day_;
-  bool stopping_ = false;  // the final snapshot is being written
-  Clock::time_point last_error_log_{};
-  // After a failed snapshot: when to try again, and the pause after the next failure.
-  Clock::time_point next_snapshot_try_{};
-  std::chrono::seconds snapshot_backoff_ = kFirstSnapshotBackoff;
-  int64_t snapshot_failures_ = 0;
-
-  std::mutex mu_;
-  Published published_;                         // guarded by mu_
-  std::vector<admin::Reply> snapshot_waiters_;  // guarded by mu_
-  // Declared last: destroyed first (also explicitly in ~Impl), while what it calls exists.
-  std::unique_ptr<admin::AdminServer> admin_;
-};
-
 Status Trainer::Impl::Init() {
-  TS_ASSIGN_OR_RETURN(session_, TrainingSession::Open(options_.session, &metrics_));
-  schedule_ =
-      std::make_unique<SnapshotSchedule>(options_.snapshot_every, session_->events_trained());
-  if (const snapshot::Manifest* resumed = session_->resumed()) {
-    const auto it = resumed->offsets.find(topics_.examples);
-    if (it != resumed->offsets.end()) trained_offsets_ = it->second;
-    Log("resuming from snapshot %s: step %lld, %lld examples trained", resumed->id.c_str(),
-        static_cast<long long>(resumed->step), static_cast<long long>(resumed->events_trained));
-    if (it == resumed->offsets.end()) {
-      Log("the snapshot holds no offsets of %s: reading it from the beginning",
-          topics_.examples.c_str());
+  if (in_group()) {
+    // The session opens per round (trainer_group.cpp), from the snapshot rank 0 resumes.
+    TS_ASSIGN_OR_RETURN(member_, distributed::GroupMember::Create(options_.parallel));
+    // Rank 0 keeps the periodic schedule (of the whole group's examples); any rank may ask.
+    schedule_ =
+        std::make_unique<SnapshotSchedule>(rank() == 0 ? options_.snapshot_every : SnapshotEvery{});
+  } else {
+    TS_ASSIGN_OR_RETURN(session_, TrainingSession::Open(options_.session, &metrics_));
+    schedule_ =
+        std::make_unique<SnapshotSchedule>(options_.snapshot_every, session_->events_trained());
+    if (const snapshot::Manifest* resumed = session_->resumed()) {
+      const auto it = resumed->offsets.find(topics_.examples);
+      if (it != resumed->offsets.end()) trained_offsets_ = it->second;
+      Log("resuming from snapshot %s: step %lld, %lld examples trained", resumed->id.c_str(),
+          static_cast<long long>(resumed->step), static_cast<long long>(resumed->events_trained));
+      if (it == resumed->offsets.end()) {
+        Log("the snapshot holds no offsets of %s: reading it from the beginning",
+            topics_.examples.c_str());
+      }
     }
+    pending_offsets_ = trained_offsets_;
+    consumed_event_day_ = session_->status().trained_event_day;
+    if (consumed_event_day_) metrics_.SetConsumedEventTime(*consumed_event_day_);
   }
-  pending_offsets_ = trained_offsets_;
-  consumed_event_day_ = session_->status().trained_event_day;
-  if (consumed_event_day_) metrics_.SetConsumedEventTime(*consumed_event_day_);
 
   kafka::ProducerOptions producer;
   producer.config = options_.kafka;
@@ -259,9 +152,16 @@ Status Trainer::Impl::WaitForTopic(std::stop_token stop, int* partitions) {
   return Status::Ok();
 }
 
+std::vector<int32_t> Trainer::Impl::OwnPartitions(int partitions) const {
+  std::vector<int32_t> own;
+  for (int32_t p = rank(); p < partitions; p += world_size()) own.push_back(p);
+  return own;
+}
+
 Status Trainer::Impl::Assign(int partitions) {
+  assigned_ = OwnPartitions(partitions);
   kafka::PartitionList list;
-  for (int32_t p = 0; p < partitions; ++p) {
+  for (const int32_t p : assigned_) {
     const auto it = trained_offsets_.find(p);
     list.Add(topics_.examples, p,
              it != trained_offsets_.end() ? it->second : RdKafka::Topic::OFFSET_BEGINNING);
@@ -277,10 +177,17 @@ Status Trainer::Impl::Assign(int partitions) {
                                               "assign " + topics_.examples));
   partitions_ = partitions;
   if (options_.order_by_event_time) {
-    order_ = std::make_unique<EventTimeOrder<Delivered>>(options_.order, partitions, Clock::now());
+    order_ = std::make_unique<EventTimeOrder<Delivered>>(
+        options_.order, static_cast<int>(assigned_.size()), Clock::now());
   }
-  Log("reading %s: %d partitions%s", topics_.examples.c_str(), partitions,
-      order_ ? ", trained in event-time order across them" : "");
+  std::string which;
+  if (in_group()) {
+    which = " (rank " + std::to_string(rank()) + "'s share:";
+    for (const int32_t p : assigned_) which += " " + std::to_string(p);
+    which += assigned_.empty() ? " none)" : ")";
+  }
+  Log("reading %s: %zu of %d partitions%s%s", topics_.examples.c_str(), assigned_.size(),
+      partitions, which.c_str(), order_ ? ", trained in event-time order across them" : "");
   return Status::Ok();
 }
 
@@ -335,8 +242,8 @@ Status Trainer::Impl::HandleMessage(RdKafka::Message& message) {
     Take(partition, std::move(delivered));
     return Status::Ok();
   }
-  order_->Add(partition, event_time, std::move(delivered), Clock::now());
-  if (order_->Full(partition) && !paused_.contains(partition)) {
+  order_->Add(SlotOf(partition), event_time, std::move(delivered), Clock::now());
+  if (order_->Full(SlotOf(partition)) && !paused_.contains(partition)) {
     TS_RETURN_IF_ERROR(PausePartitions({partition}, /*pause=*/true));
   }
   return Status::Ok();
@@ -361,9 +268,9 @@ Status Trainer::Impl::TakeInOrder() {
   while (static_cast<int64_t>(batch_.size()) < options_.batch_size) {
     std::optional<std::pair<int32_t, Delivered>> next = order_->Next(now);
     if (!next) break;
-    const int32_t partition = next->first;
+    const int32_t partition = PartitionOf(next->first);
     Take(partition, std::move(next->second));
-    if (paused_.contains(partition) && order_->Drained(partition)) {
+    if (paused_.contains(partition) && order_->Drained(next->first)) {
       paused_.erase(partition);
       drained.push_back(partition);
     }
@@ -446,17 +353,10 @@ Status Trainer::Impl::Snapshot() {
   Offsets offsets;
   if (!trained_offsets_.empty()) offsets[topics_.examples] = trained_offsets_;
   Result<std::string> id = session_->Snapshot(offsets);
-  std::vector<admin::Reply> waiters;
-  {
-    std::lock_guard lock(mu_);
-    waiters.swap(snapshot_waiters_);
-  }
   if (!id.ok()) {
     ++snapshot_failures_;
     metrics_.snapshot_failures.Increment();
-    for (admin::Reply& reply : waiters) {
-      reply(admin::JsonError(500, "snapshot failed: " + id.status().message()));
-    }
+    AnswerSnapshotWaiters(id);
     Publish(RunningState());
     return id.status();
   }
@@ -465,13 +365,31 @@ Status Trainer::Impl::Snapshot() {
   const SessionStatus s = session_->status();
   Log("snapshot %s: step %lld, %lld examples trained", id->c_str(), static_cast<long long>(s.step),
       static_cast<long long>(s.events_trained));
+  AnswerSnapshotWaiters(id);
+  Publish(RunningState());
+  return Status::Ok();
+}
+
+void Trainer::Impl::AnswerSnapshotWaiters(const Result<std::string>& id) {
+  std::vector<admin::Reply> waiters;
+  {
+    std::lock_guard lock(mu_);
+    waiters.swap(snapshot_waiters_);
+  }
+  if (!id.ok()) {
+    for (admin::Reply& reply : waiters) {
+      reply(admin::JsonError(500, "snapshot failed: " + id.status().message()));
+    }
+    return;
+  }
+  const SessionStatus s = session_->status();
+  // A group's snapshot holds every rank's examples.
+  const int64_t events = in_group() ? group_events_ : s.events_trained;
   const nlohmann::json body = {{"snapshot_id", *id},
                                {"path", (options_.session.snapshot_dir / *id).string()},
                                {"step", s.step},
-                               {"events_trained", s.events_trained}};
+                               {"events_trained", events}};
   for (admin::Reply& reply : waiters) reply({200, "application/json", body.dump()});
-  Publish(RunningState());
-  return Status::Ok();
 }
 
 void Trainer::Impl::CommitToGroup() {
@@ -486,13 +404,14 @@ void Trainer::Impl::UpdateLag() {
   // The consumer's position counts the commit markers of ingest's Kafka transactions, which
   // are never delivered as messages: without it a caught-up partition would show a lag of one.
   kafka::PartitionList positions;
-  for (int32_t p = 0; p < partitions_; ++p) {
+  for (const int32_t p : assigned_) {
     positions.Add(topics_.examples, p, RdKafka::Topic::OFFSET_INVALID);
   }
   const bool have_positions =
       !positions.empty() && consumer_->handle().position(positions.get()) == RdKafka::ERR_NO_ERROR;
   // Every assigned partition, also those nothing was read from yet (their lag is all of it).
-  for (int32_t p = 0; p < partitions_; ++p) {
+  for (size_t slot = 0; slot < assigned_.size(); ++slot) {
+    const int32_t p = assigned_[slot];
     int64_t low = 0, high = 0;
     if (consumer_->handle().get_watermark_offsets(topics_.examples, p, &low, &high) !=
             RdKafka::ERR_NO_ERROR ||
@@ -502,7 +421,7 @@ void Trainer::Impl::UpdateLag() {
     const auto it = pending_offsets_.find(p);
     int64_t next = it != pending_offsets_.end() ? it->second : std::max<int64_t>(low, 0);
     if (have_positions) {
-      next = std::max(next, positions.get()[static_cast<size_t>(p)]->offset());
+      next = std::max(next, positions.get()[slot]->offset());
     }
     lag_[p] = std::max<int64_t>(0, high - next);
     metrics_.SetLag(topics_.examples, p, lag_[p]);
@@ -515,14 +434,18 @@ std::string Trainer::Impl::RunningState() const {
   // broker does not answer, the trainer cannot tell that it is caught up.
   const bool caught_up =
       !batch_open_ && (!order_ || order_->buffered() == 0) && partitions_ > 0 &&
-      static_cast<int32_t>(lag_.size()) == partitions_ &&
+      lag_.size() == assigned_.size() &&
       std::all_of(lag_.begin(), lag_.end(), [](const auto& entry) { return entry.second == 0; });
   return caught_up ? "idle" : "training";
 }
 
 void Trainer::Impl::Publish(const std::string& state) {
   Published p;
-  p.session = session_->status();
+  if (session_) p.session = session_->status();
+  p.group_round = round_ != nullptr ? round_->round() : 0;
+  p.group_breaks = group_breaks_;
+  p.group_events = group_events_;
+  p.partitions = assigned_;
   if (!trained_offsets_.empty()) p.offsets[topics_.examples] = trained_offsets_;
   p.lag = lag_;
   p.consumed = consumed_;
@@ -601,6 +524,13 @@ nlohmann::json Trainer::Impl::StatusJson() {
       {"resumed_from",
        s.resumed_from.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.resumed_from)},
       {"resume_skipped", resume_skipped},
+      {"group", in_group() ? nlohmann::json{{"rank", rank()},
+                                            {"world_size", world_size()},
+                                            {"partitions", p.partitions},
+                                            {"round", p.group_round},
+                                            {"breaks", p.group_breaks},
+                                            {"events_trained", p.group_events}}
+                           : nlohmann::json(nullptr)},
   };
 }
 
@@ -628,6 +558,7 @@ void Trainer::Impl::HandleAdmin(const admin::AdminRequest& request, admin::Reply
 }
 
 Status Trainer::Impl::Run(std::stop_token stop) {
+  if (in_group()) return RunGroup(stop);
   int partitions = 0;
   TS_RETURN_IF_ERROR(WaitForTopic(stop, &partitions));
   if (stop.stop_requested()) return Snapshot();  // nothing consumed yet
@@ -641,22 +572,7 @@ Status Trainer::Impl::Run(std::stop_token stop) {
                                                                  (Clock::now() - batch_started_));
       timeout = std::clamp(left, milliseconds(0), kPollSlice);
     }
-    const std::unique_ptr<RdKafka::Message> message(
-        consumer_->handle().consume(static_cast<int>(timeout.count())));
-    switch (message->err()) {
-      case RdKafka::ERR_NO_ERROR:
-        TS_RETURN_IF_ERROR(HandleMessage(*message));
-        break;
-      case RdKafka::ERR__TIMED_OUT:
-      case RdKafka::ERR__PARTITION_EOF:
-        break;
-      default:
-        if (Clock::now() - last_error_log_ >= kErrorLogInterval) {
-          last_error_log_ = Clock::now();
-          Log("consume: %s (retrying)", message->errstr().c_str());
-        }
-        break;
-    }
+    TS_RETURN_IF_ERROR(ConsumeOne(timeout));
     // Whatever order_ can release now may fill several micro-batches (after a pause, or once a
     // partition behind in event time catches up).
     while (true) {
@@ -695,6 +611,25 @@ Status Trainer::Impl::Run(std::stop_token stop) {
   return Snapshot();
 }
 
+Status Trainer::Impl::ConsumeOne(milliseconds timeout) {
+  const std::unique_ptr<RdKafka::Message> message(
+      consumer_->handle().consume(static_cast<int>(timeout.count())));
+  switch (message->err()) {
+    case RdKafka::ERR_NO_ERROR:
+      return HandleMessage(*message);
+    case RdKafka::ERR__TIMED_OUT:
+    case RdKafka::ERR__PARTITION_EOF:
+      return Status::Ok();
+    default:
+      // The consumer retries by itself (a broker outage): logged, not fatal.
+      if (Clock::now() - last_error_log_ >= kErrorLogInterval) {
+        last_error_log_ = Clock::now();
+        Log("consume: %s (retrying)", message->errstr().c_str());
+      }
+      return Status::Ok();
+  }
+}
+
 Status Trainer::Impl::FlushDeadLetters() {
   // Dead letters of the offsets a snapshot is about to record must be on hm.dlq first: once in
   // a snapshot, those messages are never read again. A failure here is fatal for the same
@@ -716,8 +651,9 @@ Result<std::unique_ptr<Trainer>> Trainer::Create(const TrainerOptions& options,
 Status Trainer::Run(std::stop_token stop) {
   const Status status = impl_->Run(stop);
   // A stopped service ended cleanly; an error ends its MLflow run as FAILED.
-  impl_->session().EndTracking(status.ok() ? mlflow::RunStatus::kFinished
-                                           : mlflow::RunStatus::kFailed);
+  if (TrainingSession* session = impl_->session()) {
+    session->EndTracking(status.ok() ? mlflow::RunStatus::kFinished : mlflow::RunStatus::kFailed);
+  }
   return status;
 }
 void Trainer::RequestSnapshot() { impl_->RequestSnapshot(); }

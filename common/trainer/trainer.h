@@ -23,6 +23,7 @@
 
 #include "common/base/date.h"
 #include "common/base/status.h"
+#include "common/distributed/group.h"
 #include "common/events/events.h"
 #include "common/kafka/kafka_config.h"
 #include "common/trainer/event_time_order.h"
@@ -71,6 +72,12 @@ struct TrainerOptions {
   std::function<Result<ranking::Ranker>(model::TwoTowerModel& model, Date week_start,
                                         Date week_end)>
       fit_ranker;
+  // A data-parallel group (docs/design.md, "Trainers as a group"): with world_size > 1 this
+  // trainer is rank parallel.rank and reads the hm.examples partitions p with
+  // p % world_size == rank; the ranks step together, rank 0 writes the group's snapshots (with
+  // every rank's customer shard), and a rank's death makes the others rejoin and resume from
+  // the last complete one. The ranker is not fitted in a group (fit_ranker must be unset).
+  distributed::GroupOptions parallel;
 
   Status Validate() const;
 };

@@ -129,7 +129,25 @@ TrainerMetrics::Families::Families(prometheus::Registry& r, const std::string& s
                               .Help("Event time of the newest example consumed (trained or "
                                     "waiting to be): Unix time of its day (midnight UTC)")
                               .Labels({{"service", service}})
-                              .Register(r)) {}
+                              .Register(r)),
+      group_breaks(BuildCounter()
+                       .Name("towerstream_trainer_group_breaks_total")
+                       .Help("Rounds of the trainer group that ended because a rank died or hung; "
+                             "each resumed from the last complete snapshot")
+                       .Labels({{"service", service}})
+                       .Register(r)),
+      collective_seconds(BuildCounter()
+                             .Name("towerstream_collective_seconds_total")
+                             .Help("Seconds this rank spent in the trainer group's collectives, "
+                                   "waiting for slower ranks included")
+                             .Labels({{"service", service}})
+                             .Register(r)),
+      collective_bytes(BuildCounter()
+                           .Name("towerstream_collective_bytes_total")
+                           .Help("Bytes this rank sent to and received from the trainer group's "
+                                 "collectives")
+                           .Labels({{"service", service}})
+                           .Register(r)) {}
 
 TrainerMetrics::TrainerMetrics(prometheus::Registry& registry, std::string service)
     : service_(std::move(service)),
@@ -147,6 +165,10 @@ TrainerMetrics::TrainerMetrics(prometheus::Registry& registry, std::string servi
       snapshot_last_success(families_.snapshot_time.Add({})),
       snapshot_failures(families_.snapshot_failures.Add({})),
       snapshots_skipped_on_resume(families_.resume_skipped.Add({})),
+      group_breaks(families_.group_breaks.Add({})),
+      collective_seconds(families_.collective_seconds.Add({})),
+      collective_bytes_sent(families_.collective_bytes.Add({{"direction", "sent"}})),
+      collective_bytes_received(families_.collective_bytes.Add({{"direction", "received"}})),
       customers_vocabulary_(families_.vocabulary.Add({{"vocabulary", "customers"}})),
       articles_vocabulary_(families_.vocabulary.Add({{"vocabulary", "articles"}})),
       catalogue_size_(families_.vocabulary.Add({{"vocabulary", "catalogue"}})),

@@ -48,6 +48,9 @@ class TrainerMetrics {
     prometheus::Family<prometheus::Counter>& snapshot_failures;
     prometheus::Family<prometheus::Gauge>& trained_event_time;
     prometheus::Family<prometheus::Gauge>& consumed_event_time;
+    prometheus::Family<prometheus::Counter>& group_breaks;
+    prometheus::Family<prometheus::Counter>& collective_seconds;
+    prometheus::Family<prometheus::Counter>& collective_bytes;
   };
   std::string service_;
   Families families_;
@@ -83,6 +86,14 @@ class TrainerMetrics {
   // towerstream_snapshots_skipped_on_resume: what the run passed over to resume (damaged
   // snapshots, a missing LATEST); 0 when it resumed from LATEST or started afresh.
   prometheus::Gauge& snapshots_skipped_on_resume;
+  // A rank of a trainer group: towerstream_trainer_group_breaks_total (rounds that ended because
+  // a rank died or hung), towerstream_collective_seconds_total (time inside the group's
+  // collectives, waiting for slower ranks included) and towerstream_collective_bytes_total
+  // {direction="sent"|"received"}.
+  prometheus::Counter& group_breaks;
+  prometheus::Counter& collective_seconds;
+  prometheus::Counter& collective_bytes_sent;
+  prometheus::Counter& collective_bytes_received;
 
   // towerstream_events_consumed_total{topic}.
   prometheus::Counter& Consumed(const std::string& topic);

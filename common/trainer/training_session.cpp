@@ -7,6 +7,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <sstream>
 #include <thread>
 
 #include "common/base/progress.h"
@@ -77,6 +78,10 @@ Status SessionOptions::Validate() const {
     return Status::InvalidArgument(
         "trainer: eval queries, eval spacing and log interval must be >= 0, recall window >= 1");
   }
+  if (group_size < 1 || group_rank < 0 || group_rank >= group_size) {
+    return Status::InvalidArgument("trainer: rank " + std::to_string(group_rank) +
+                                   " is not within a group of " + std::to_string(group_size));
+  }
   TS_RETURN_IF_ERROR(mlflow.Validate());
   if (mlflow.enabled() && log_every_steps == 0) {
     return Status::InvalidArgument(
@@ -97,8 +102,12 @@ Result<std::unique_ptr<TrainingSession>> TrainingSession::Open(const SessionOpti
   return session;
 }
 
+std::filesystem::path TrainingSession::SnapshotPath(const std::string& id) const {
+  return store_ ? store_->PathOf(id) : options_.snapshot_dir / id;
+}
+
 Status TrainingSession::ResumeFrom(const std::string& id) {
-  const std::filesystem::path dir = store_->PathOf(id);
+  const std::filesystem::path dir = SnapshotPath(id);
   TS_ASSIGN_OR_RETURN(snapshot::Manifest manifest, snapshot::ReadManifest(dir));
   TS_RETURN_IF_ERROR(snapshot::VerifySnapshot(dir));
   Result<model::ModelOptions> saved =
@@ -111,8 +120,33 @@ Status TrainingSession::ResumeFrom(const std::string& id) {
         "): resume with the options it was trained with, or start afresh in "
         "another --snapshot-dir");
   }
+  // A group's snapshot resumes in a group of its size (each rank its own customer shard), or
+  // in a single trainer, which merges the shards.
+  const int written_by = manifest.group.is_object() ? manifest.group.value("size", 1) : 1;
+  if (options_.group_size > 1 && written_by != options_.group_size) {
+    return Status::FailedPrecondition(
+        "the snapshot " + dir.string() + " was written by " +
+        (written_by == 1 ? std::string("a single trainer")
+                         : "a group of " + std::to_string(written_by) + " trainers") +
+        ", this group has " + std::to_string(options_.group_size) +
+        ": resume it with --world-size " + std::to_string(written_by) +
+        ", or start afresh in another --snapshot-dir");
+  }
+  int64_t events_trained = manifest.events_trained;
+  std::string d = manifest.trained_digest;
+  if (options_.group_size > 1) {
+    // This rank's own counts: the group's next snapshot adds them up again.
+    const nlohmann::json& ranks = manifest.group["ranks"];
+    Result<RankShare> own = Status::Corruption(dir.string() + ": no share of rank " +
+                                               std::to_string(options_.group_rank));
+    if (ranks.is_array() && ranks.size() > static_cast<size_t>(options_.group_rank)) {
+      own = RankShareFromJson(ranks[static_cast<size_t>(options_.group_rank)]);
+    }
+    if (!own.ok()) return own.status().WithContext(dir.string());
+    events_trained = own->events_trained;
+    d = own->trained_digest;
+  }
   uint64_t digest = 0;
-  const std::string& d = manifest.trained_digest;
   if (std::from_chars(d.data(), d.data() + d.size(), digest, 16).ec != std::errc()) {
     return Status::Corruption(dir.string() + ": trained_digest '" + d + "' is not hex");
   }
@@ -122,6 +156,7 @@ Status TrainingSession::ResumeFrom(const std::string& id) {
         model::TwoTowerModel::Create(options_.model);
     if (!fresh.ok()) return fresh.status();
     model_ = std::move(fresh).value();
+    model_->SetCustomerShard(options_.group_rank, options_.group_size);
     return error;
   };
   if (const Status loaded = model_->Load(dir); !loaded.ok()) {
@@ -135,7 +170,8 @@ Status TrainingSession::ResumeFrom(const std::string& id) {
                            " but the model state is at step " + std::to_string(model_->step())));
   }
   ranker_ = std::move(ranker).value();
-  events_trained_ = manifest.events_trained;
+  events_trained_ = events_trained;
+  group_snapshot_events_ = manifest.events_trained;
   trained_event_day_ = TrainedEventDayIn(manifest.metrics);
   digest_ = digest;
   last_snapshot_id_ = manifest.id;
@@ -149,6 +185,18 @@ Status TrainingSession::ResumeFrom(const std::string& id) {
 
 Status TrainingSession::Init() {
   TS_ASSIGN_OR_RETURN(model_, model::TwoTowerModel::Create(options_.model));
+  model_->SetCustomerShard(options_.group_rank, options_.group_size);
+  if (options_.group_rank > 0) {
+    // Rank 0 owns the store (and its lock), the training log and the MLflow run.
+    if (!options_.resume_from.empty()) {
+      TS_RETURN_IF_ERROR(ResumeFrom(options_.resume_from));
+    }
+    if (metrics_ != nullptr) {
+      metrics_->StartFrom(model_->stats());
+      if (trained_event_day_) metrics_->SetTrainedEventTime(*trained_event_day_);
+    }
+    return Status::Ok();
+  }
   snapshot::SnapshotStoreOptions store;
   store.dir = options_.snapshot_dir;
   store.keep = options_.keep;
@@ -253,7 +301,7 @@ void TrainingSession::EndTracking(mlflow::RunStatus end) {
   if (!last_snapshot_id_.empty()) {
     mlflow_->LogArtifact(
         "snapshot/" + last_snapshot_id_ + "/" + std::string(snapshot::kManifestFileName),
-        store_->PathOf(last_snapshot_id_) / snapshot::kManifestFileName);
+        SnapshotPath(last_snapshot_id_) / snapshot::kManifestFileName);
   }
   mlflow_->Finish(end);
   mlflow_.reset();
@@ -274,18 +322,20 @@ void TrainingSession::LogToTracking(const SessionStatus& s) {
 }
 
 Status TrainingSession::TrainBatch(std::span<const model::Example> batch,
-                                   std::span<const std::string> event_ids) {
+                                   std::span<const std::string> event_ids,
+                                   model::StepExchange* group) {
   if (batch.size() != event_ids.size()) {
     return Status::InvalidArgument("trainer: one event id per example needed");
   }
-  if (batch.empty()) return Status::Ok();
+  if (batch.empty() && group == nullptr) return Status::Ok();
   const auto started = SteadyClock::now();
   const auto catalogue = static_cast<double>(model_->catalogue().size());
-  if (options_.eval_queries > 0 &&
+  if (options_.eval_queries > 0 && !batch.empty() &&
       (examples_since_scored_ < 0 ||
        static_cast<double>(examples_since_scored_) >= options_.eval_spacing * catalogue)) {
     const size_t n = std::min(batch.size(), static_cast<size_t>(options_.eval_queries));
-    TS_ASSIGN_OR_RETURN(const model::ProgressiveCounts counts, model_->Evaluate(batch.first(n)));
+    TS_ASSIGN_OR_RETURN(const model::ProgressiveCounts counts,
+                        model_->Evaluate(batch.first(n), /*add_articles=*/group == nullptr));
     examples_since_scored_ = 0;
     ++times_.scored_batches;
     window_.push_back(counts);
@@ -302,14 +352,23 @@ Status TrainingSession::TrainBatch(std::span<const model::Example> batch,
   }
   const auto trained_from = SteadyClock::now();
   times_.validation_seconds += std::chrono::duration<double>(trained_from - started).count();
-  TS_ASSIGN_OR_RETURN(const model::StepStats step, model_->Train(batch));
+  TS_ASSIGN_OR_RETURN(const model::StepStats step, group != nullptr
+                                                       ? model_->TrainInGroup(batch, *group)
+                                                       : model_->Train(batch));
   times_.training_seconds +=
       std::chrono::duration<double>(SteadyClock::now() - trained_from).count();
-  if (examples_since_scored_ >= 0) examples_since_scored_ += static_cast<int64_t>(batch.size());
+  if (step.group_examples == 0) return Status::Ok();  // no rank of the group had an example
+  // In a group, the loss is the group's: news even for a rank that sat the step out.
   last_loss_ = step.loss;
   loss_ema_ =
       have_loss_ ? (1 - kLossSmoothing) * loss_ema_ + kLossSmoothing * step.loss : step.loss;
   have_loss_ = true;
+  if (metrics_ != nullptr) {
+    metrics_->training_steps.Increment();
+    metrics_->loss.Set(step.loss);
+  }
+  if (batch.empty()) return Status::Ok();
+  if (examples_since_scored_ >= 0) examples_since_scored_ += static_cast<int64_t>(batch.size());
   events_trained_ += static_cast<int64_t>(batch.size());
   for (const std::string& id : event_ids) digest_ += XXH3_64bits(id.data(), id.size());
   // The newest, not the latest: arrival order (--order-wait-ms 0) may train an older day after
@@ -334,8 +393,6 @@ Status TrainingSession::TrainBatch(std::span<const model::Example> batch,
   }
   if (metrics_ != nullptr) {
     metrics_->examples_trained.Increment(static_cast<double>(batch.size()));
-    metrics_->training_steps.Increment();
-    metrics_->loss.Set(step.loss);
     metrics_->mean_log_q.Set(step.mean_log_q);
     metrics_->examples_per_second.Set(rate_);
     metrics_->batch_latency.Observe(std::chrono::duration<double>(now - started).count());
@@ -385,14 +442,142 @@ Result<std::string> TrainingSession::Snapshot(const Offsets& offsets) {
   if (!dirty() && !ranker_changed_ && offsets == snapshot_offsets_ && !last_snapshot_id_.empty()) {
     return last_snapshot_id_;
   }
+  TS_ASSIGN_OR_RETURN(std::string id, WriteSnapshot(offsets, events_trained_, digest_,
+                                                    trained_event_day_, nullptr, nullptr));
+  snapshot_events_ = events_trained_;
+  return id;
+}
+
+Result<std::string> TrainingSession::SnapshotGroup(
+    const std::vector<RankShare>& shares,
+    const std::function<Status(const std::filesystem::path& dir)>& add_shards) {
+  Offsets offsets;
+  int64_t events = 0;
+  uint64_t digest = 0;
+  std::optional<Date> newest;
+  nlohmann::json ranks = nlohmann::json::array();
+  for (const RankShare& share : shares) {
+    if (share.replicated_state != shares.front().replicated_state) {
+      // Never expected: the replicas are updated with the same bytes in the same order. A
+      // snapshot of diverged replicas would resume as something no rank trained.
+      return Status::Internal("the group's replicas diverged: rank " + std::to_string(share.rank) +
+                              "'s replicated state hashes to " + share.replicated_state +
+                              ", rank " + std::to_string(shares.front().rank) + "'s to " +
+                              shares.front().replicated_state + "; no snapshot written");
+    }
+    for (const auto& [topic, partitions] : share.offsets) {
+      offsets[topic].insert(partitions.begin(), partitions.end());
+    }
+    events += share.events_trained;
+    uint64_t part = 0;
+    const std::string& d = share.trained_digest;
+    if (std::from_chars(d.data(), d.data() + d.size(), part, 16).ec != std::errc()) {
+      return Status::Internal("rank " + std::to_string(share.rank) + " sent the digest '" + d +
+                              "'");
+    }
+    digest += part;  // a sum, as each rank's: the group's is the digest of all their events
+    if (share.trained_event_day && (!newest || *share.trained_event_day > *newest)) {
+      newest = share.trained_event_day;
+    }
+    ranks.push_back(RankShareToJson(share));
+  }
+  if (events == group_snapshot_events_ && !ranker_changed_ && offsets == snapshot_offsets_ &&
+      !last_snapshot_id_.empty()) {
+    return last_snapshot_id_;
+  }
+  const nlohmann::json group = {{"size", options_.group_size}, {"ranks", std::move(ranks)}};
+  TS_ASSIGN_OR_RETURN(std::string id,
+                      WriteSnapshot(offsets, events, digest, newest, group, add_shards));
+  snapshot_events_ = events_trained_;
+  group_snapshot_events_ = events;
+  return id;
+}
+
+Status TrainingSession::SaveShard(const std::filesystem::path& dir) {
+  return model_->SaveCustomerShard(dir).status();
+}
+
+void TrainingSession::SnapshotCommitted(const std::string& id, const Offsets& offsets) {
+  last_snapshot_id_ = id;
+  last_snapshot_time_ = std::chrono::system_clock::now();
+  snapshot_events_ = events_trained_;
+  snapshot_offsets_ = offsets;
+  if (metrics_ != nullptr) {
+    metrics_->snapshots.Increment();
+    metrics_->snapshot_last_success.Set(
+        std::chrono::duration<double>(last_snapshot_time_.time_since_epoch()).count());
+  }
+}
+
+Result<RankShare> TrainingSession::Share(std::vector<int32_t> partitions, Offsets offsets) const {
+  std::ostringstream replicated(std::ios::binary);
+  TS_RETURN_IF_ERROR(model_->WriteReplicatedState(replicated));
+  const std::string bytes = std::move(replicated).str();
+  RankShare share;
+  share.replicated_state = Hex16(XXH3_64bits(bytes.data(), bytes.size()));
+  share.rank = options_.group_rank;
+  share.partitions = std::move(partitions);
+  share.offsets = std::move(offsets);
+  share.events_trained = events_trained_;
+  share.trained_digest = trained_digest();
+  share.trained_event_day = trained_event_day_;
+  return share;
+}
+
+nlohmann::json RankShareToJson(const RankShare& share) {
+  nlohmann::json offsets = nlohmann::json::object();
+  for (const auto& [topic, partitions] : share.offsets) {
+    for (const auto& [partition, offset] : partitions) {
+      offsets[topic][std::to_string(partition)] = offset;
+    }
+  }
+  nlohmann::json out = {{"rank", share.rank},
+                        {"partitions", share.partitions},
+                        {"offsets", offsets},
+                        {"events_trained", share.events_trained},
+                        {"trained_digest", share.trained_digest},
+                        {"replicated_state_xxh3_64", share.replicated_state}};
+  if (share.trained_event_day) out["trained_event_date"] = share.trained_event_day->ToString();
+  return out;
+}
+
+Result<RankShare> RankShareFromJson(const nlohmann::json& json) {
+  try {
+    RankShare share;
+    share.rank = json.at("rank").get<int>();
+    share.partitions = json.at("partitions").get<std::vector<int32_t>>();
+    for (const auto& [topic, partitions] : json.at("offsets").items()) {
+      for (const auto& [partition, offset] : partitions.items()) {
+        share.offsets[topic][std::stoi(partition)] = offset.get<int64_t>();
+      }
+    }
+    share.events_trained = json.at("events_trained").get<int64_t>();
+    share.trained_digest = json.at("trained_digest").get<std::string>();
+    share.replicated_state = json.value("replicated_state_xxh3_64", "");
+    if (const auto day = json.find("trained_event_date"); day != json.end()) {
+      TS_ASSIGN_OR_RETURN(const Date parsed, Date::Parse(day->get<std::string>()));
+      share.trained_event_day = parsed;
+    }
+    return share;
+  } catch (const std::exception& e) {
+    return Status::Corruption(std::string("a rank's share of the group snapshot is malformed: ") +
+                              e.what());
+  }
+}
+
+Result<std::string> TrainingSession::WriteSnapshot(
+    const Offsets& offsets, int64_t events_trained, uint64_t digest,
+    std::optional<Date> trained_event_day, nlohmann::json group,
+    const std::function<Status(const std::filesystem::path& dir)>& add_shards) {
   const auto started = SteadyClock::now();
   const SessionStatus s = status();
   snapshot::Manifest manifest;
   manifest.step = model_->step();
-  manifest.events_trained = events_trained_;
-  manifest.trained_digest = trained_digest();
+  manifest.events_trained = events_trained;
+  manifest.trained_digest = Hex16(digest);
   manifest.offsets = offsets;
   manifest.model_config = ModelConfigToJson(options_.model);
+  manifest.group = std::move(group);
   manifest.metrics = {
       {"loss", s.loss},
       {"recall_at_12", s.recall_at_12},
@@ -403,10 +588,10 @@ Result<std::string> TrainingSession::Snapshot(const Offsets& offsets) {
       {"customer_rows", s.model.customers.rows_in_use},
       {"article_rows", s.model.articles.rows_in_use},
   };
-  if (s.trained_event_day) {
-    manifest.metrics[std::string(kTrainedEventDateKey)] = s.trained_event_day->ToString();
+  if (trained_event_day) {
+    manifest.metrics[std::string(kTrainedEventDateKey)] = trained_event_day->ToString();
     manifest.metrics[std::string(kTrainedEventTimeKey)] =
-        int64_t{s.trained_event_day->days_since_epoch()} * 86'400;
+        int64_t{trained_event_day->days_since_epoch()} * 86'400;
   }
   // Known once the logger reached MLflow (at once, unless it was down when training began);
   // `evaluate --mlflow-uri` also finds it in <snapshot_dir>/mlflow_run_id.
@@ -414,12 +599,12 @@ Result<std::string> TrainingSession::Snapshot(const Offsets& offsets) {
   TS_ASSIGN_OR_RETURN(std::string id,
                       store_->Write(std::move(manifest), [&](const std::filesystem::path& dir) {
                         TS_RETURN_IF_ERROR(model_->Save(dir).status());
-                        return ranker_ ? ranker_->Save(dir) : Status::Ok();
+                        TS_RETURN_IF_ERROR(ranker_ ? ranker_->Save(dir) : Status::Ok());
+                        return add_shards ? add_shards(dir) : Status::Ok();
                       }));
   last_snapshot_id_ = id;
   ranker_changed_ = false;
   last_snapshot_time_ = std::chrono::system_clock::now();
-  snapshot_events_ = events_trained_;
   snapshot_offsets_ = offsets;
   if (mlflow_ != nullptr) {
     const std::string path = std::filesystem::absolute(store_->PathOf(id)).string();

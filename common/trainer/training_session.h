@@ -14,6 +14,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -24,6 +25,7 @@
 #include "common/base/date.h"
 #include "common/base/status.h"
 #include "common/mlflow/run_logger.h"
+#include "common/model/step_exchange.h"
 #include "common/model/two_tower_model.h"
 #include "common/ranking/ranker.h"
 #include "common/snapshot/snapshot_store.h"
@@ -60,6 +62,13 @@ struct SessionOptions {
   mlflow::TrackingOptions mlflow;
   // Run parameters beside the model options: the mode, batch size, data, ...
   std::map<std::string, std::string> run_params;
+  // The session's place in a trainer group (docs/design.md, "Trainers as a group"): rank
+  // group_rank of group_size. Rank 0 owns the snapshot store, writes the group's snapshots,
+  // the training log and the MLflow run; the other ranks add their customer shard to its
+  // snapshots and resume from `resume_from`, the snapshot rank 0 resumed from (empty: afresh).
+  int group_rank = 0;
+  int group_size = 1;
+  std::string resume_from;
 
   Status Validate() const;
 };
@@ -103,6 +112,21 @@ inline constexpr std::string_view kTrainedEventTimeKey = "trained_event_time_uni
 // Stream positions: topic -> partition -> next offset to read.
 using Offsets = std::map<std::string, std::map<int32_t, int64_t>>;
 
+// One rank's part of a group snapshot: what it trained and where its partitions stand.
+struct RankShare {
+  int rank = 0;
+  std::vector<int32_t> partitions;  // of hm.examples, read by this rank
+  Offsets offsets;
+  int64_t events_trained = 0;
+  std::string trained_digest;  // 16 hex digits, as trained_digest()
+  std::optional<Date> trained_event_day;
+  // XXH3-64 of the replicated state (model::TwoTowerModel::WriteReplicatedState): equal on
+  // every rank of a healthy group; a snapshot where they differ is refused.
+  std::string replicated_state;
+};
+nlohmann::json RankShareToJson(const RankShare& share);
+Result<RankShare> RankShareFromJson(const nlohmann::json& json);
+
 class TrainingSession {
  public:
   // `metrics` may be null (no Prometheus); it must outlive the session.
@@ -114,11 +138,30 @@ class TrainingSession {
   // Scores up to eval_queries examples of `batch` when progressive validation is due (see
   // eval_spacing), then trains on the whole batch. `event_ids[i]` identifies batch[i] for the
   // trained digest.
-  Status TrainBatch(std::span<const model::Example> batch, std::span<const std::string> event_ids);
+  // In a group (`group` not null) every rank calls it at every step, with its own micro-batch,
+  // which may be empty (model::TwoTowerModel::TrainInGroup); progressive validation then ranks
+  // only articles the replicated catalogue holds.
+  Status TrainBatch(std::span<const model::Example> batch, std::span<const std::string> event_ids,
+                    model::StepExchange* group = nullptr);
 
   // Writes a durable snapshot at the current state with `offsets`; returns its id. When nothing
   // was trained since the last snapshot (and offsets are unchanged), returns that one's id.
   Result<std::string> Snapshot(const Offsets& offsets);
+
+  // Rank 0 of a group: writes the group's snapshot from every rank's share (its events and
+  // digest are their totals, its offsets their union, its `group` section each share), its own
+  // files first, then calls `add_shards` with the folder being written so that the other ranks
+  // add their customer shards; the snapshot becomes visible (LATEST) only if that succeeds.
+  // Returns the last id, writing nothing, when no rank trained since the last snapshot.
+  Result<std::string> SnapshotGroup(
+      const std::vector<RankShare>& shares,
+      const std::function<Status(const std::filesystem::path& dir)>& add_shards);
+  // The other ranks: this rank's customer shard into rank 0's folder being written, and, once
+  // rank 0 committed it, the snapshot's id and offsets.
+  Status SaveShard(const std::filesystem::path& dir);
+  void SnapshotCommitted(const std::string& id, const Offsets& offsets);
+  // This rank's share of a group snapshot.
+  Result<RankShare> Share(std::vector<int32_t> partitions, Offsets offsets) const;
 
   // The ranker that later snapshots carry (ranker.json), replacing the one resumed with, if
   // any. The next Snapshot() is written even if nothing trained since the last.
@@ -149,6 +192,14 @@ class TrainingSession {
   // build does not read (the user's call, not damage); other errors mean it is damaged. On an
   // error the session is as before (a fresh model).
   Status ResumeFrom(const std::string& id);
+  // Writes a snapshot with these totals (and `group`, null for a single trainer); then
+  // `add_shards`, if any, adds files to its folder.
+  Result<std::string> WriteSnapshot(
+      const Offsets& offsets, int64_t events_trained, uint64_t digest,
+      std::optional<Date> trained_event_day, nlohmann::json group,
+      const std::function<Status(const std::filesystem::path& dir)>& add_shards);
+  // Where snapshot `id` is: in the store, or for ranks without one, under snapshot_dir.
+  std::filesystem::path SnapshotPath(const std::string& id) const;
   // Queues the status's values for MLflow at its step.
   void LogToTracking(const SessionStatus& s);
 
@@ -179,6 +230,8 @@ class TrainingSession {
   std::string last_snapshot_id_;
   std::chrono::system_clock::time_point last_snapshot_time_{};
   int64_t snapshot_events_ = -1;
+  // A group's events at its last snapshot (rank 0): all ranks', not only this one's.
+  int64_t group_snapshot_events_ = -1;
   Offsets snapshot_offsets_;
   std::ofstream training_log_;
   std::unique_ptr<mlflow::RunLogger> mlflow_;

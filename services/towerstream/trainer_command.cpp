@@ -1,7 +1,9 @@
 // `towerstream trainer`: the streaming trainer service over hm.examples (common/trainer).
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,7 +35,22 @@ struct TrainerArgs {
   std::string metrics_address = std::string(metrics::kTrainerAddress);
   std::string ranker_data;
   std::string ranker_until;
+  int64_t collective_timeout_s = 120;
+  int64_t rendezvous_timeout_s = 600;
+  bool admin_address_given = false;
+  bool metrics_address_given = false;
 };
+
+// "HOST:PORT" with PORT moved up by `by`, so that the ranks of a group on one machine do not
+// share the default admin and metrics ports ("" and port 0 stay as they are). The stride of
+// 100 per rank keeps clear of the other services' defaults (9403-9405).
+std::string ShiftPort(const std::string& address, int by) {
+  const size_t colon = address.rfind(':');
+  if (by == 0 || colon == std::string::npos) return address;
+  const int port = std::atoi(address.c_str() + colon + 1);
+  if (port == 0) return address;
+  return address.substr(0, colon + 1) + std::to_string(port + by);
+}
 
 int Fail(int code, const std::string& message) { return cli::Fail("trainer", code, message); }
 
@@ -100,12 +117,24 @@ int RunTrainer(TrainerArgs& args) {
       return evaluation::FitRankerOnWeek(model, fit);
     };
   }
+  distributed::GroupOptions& group = options.parallel;
+  group.collective_timeout = std::chrono::seconds(args.collective_timeout_s);
+  group.rendezvous_timeout = std::chrono::seconds(args.rendezvous_timeout_s);
+  if (group.world_size > 1) {
+    if (!args.admin_address_given) {
+      options.admin_address = ShiftPort(options.admin_address, 100 * group.rank);
+    }
+    if (!args.metrics_address_given) {
+      args.metrics_address = ShiftPort(args.metrics_address, 100 * group.rank);
+    }
+  }
   options.session.run_params = {{"mode", "stream"},
                                 {"batch_size", std::to_string(options.batch_size)},
                                 {"max_batch_delay_ms", std::to_string(args.max_batch_delay_ms)},
                                 {"order_wait_ms", std::to_string(args.order_wait_ms)},
                                 {"topic_prefix", options.topic_prefix},
-                                {"group", options.group}};
+                                {"group", options.group},
+                                {"world_size", std::to_string(group.world_size)}};
   if (Status s = options.Validate(); !s.ok()) return Fail(2, s.message());
   const int threads = ApplyThreads(args.model);
 
@@ -146,10 +175,18 @@ void AddTrainerCommand(CLI::App& app, int* exit_code) {
       "--snapshot-dir and reads each partition from the offset after the last trained "
       "example, so every example is trained exactly once.\n"
       "Undecodable examples go to hm.dlq with their reason (dlq.reason).\n"
+      "Trainer group (--world-size N, one process per --rank): every rank reads its share of the "
+      "partitions, all step together; POST /snapshot to rank 0 (or SIGUSR1 to any rank) "
+      "snapshots the group at one step, SIGTERM to any rank stops them all after it. If a rank "
+      "dies the others rejoin and wait for it (restart it with the same flags), then the group "
+      "resumes from the last complete snapshot. A group's snapshot serves and evaluates like a "
+      "single trainer's, and resumes in a group of the same size (or in a single trainer).\n"
       "Exit status: 0 stopped by SIGINT/SIGTERM after its snapshot, 1 failed, 2 bad usage.\n"
       "Examples:\n"
       "  towerstream trainer --kafka bootstrap.servers=127.0.0.1:9092 --snapshot-dir snapshots/\n"
       "  towerstream snapshot --trainer 127.0.0.1:9404\n"
+      "  towerstream trainer --kafka bootstrap.servers=B --snapshot-dir snapshots/ --world-size 2 "
+      "--rank 0  (and --rank 1 beside it)\n"
       "  towerstream evaluate --snapshot snapshots/ --data data/");
   AddKafkaFlags(cmd, &args->kafka);
   cmd->add_option("--topic-prefix", args->options.topic_prefix,
@@ -199,8 +236,58 @@ void AddTrainerCommand(CLI::App& app, int* exit_code) {
                   "Bearer token the admin API requires (required beyond loopback)")
       ->type_name("TOKEN");
   AddMetricsAddressFlag(cmd, &args->metrics_address);
+  distributed::GroupOptions& group = args->options.parallel;
+  cmd->add_option("--world-size", group.world_size,
+                  "Trainers in a data-parallel group (1: a single trainer). Each rank reads the "
+                  "hm.examples partitions p with p % world-size == rank, so each customer is "
+                  "trained on one rank; the ranks step together, exchanging the towers' gradients "
+                  "and the article rows' updates over Gloo")
+      ->capture_default_str()
+      ->check(Positive())
+      ->group("Trainer group")
+      ->type_name("N");
+  cmd->add_option("--rank", group.rank,
+                  "This trainer's rank in the group, 0 to world-size - 1. Rank 0 hosts the "
+                  "rendezvous, writes the group's snapshots (--snapshot-dir must be one folder "
+                  "all ranks reach) and answers POST /snapshot for the group. Without "
+                  "--admin-address and --metrics-address, rank R serves them on the default "
+                  "ports + 100 x R")
+      ->capture_default_str()
+      ->check(NonNegative())
+      ->group("Trainer group")
+      ->type_name("R");
+  cmd->add_option("--rendezvous", group.rendezvous,
+                  "HOST:PORT where rank 0 hosts the group's rendezvous store (c10d TCPStore)")
+      ->capture_default_str()
+      ->group("Trainer group")
+      ->type_name("HOST:PORT");
+  cmd->add_option("--bind-address", group.bind_address,
+                  "Address this rank's Gloo transport listens on for the others (loopback by "
+                  "default; ranks on several machines need one the others reach)")
+      ->capture_default_str()
+      ->group("Trainer group")
+      ->type_name("ADDR");
+  cmd->add_option("--collective-timeout", args->collective_timeout_s,
+                  "Seconds a step's exchange may wait for the slowest rank: a rank dead or hung "
+                  "longer makes the others leave, rejoin and resume from the last complete "
+                  "snapshot (a killed rank is noticed at once)")
+      ->capture_default_str()
+      ->check(Positive())
+      ->group("Trainer group")
+      ->type_name("S");
+  cmd->add_option("--rendezvous-timeout", args->rendezvous_timeout_s,
+                  "Seconds to wait for every rank to (re)join the group before giving up "
+                  "(exit 1)")
+      ->capture_default_str()
+      ->check(Positive())
+      ->group("Trainer group")
+      ->type_name("S");
   AddModelFlags(cmd, &args->model, "5m");
-  cmd->callback([args, exit_code] { *exit_code = RunTrainer(*args); });
+  cmd->callback([args, exit_code, cmd] {
+    args->admin_address_given = cmd->count("--admin-address") > 0;
+    args->metrics_address_given = cmd->count("--metrics-address") > 0;
+    *exit_code = RunTrainer(*args);
+  });
 }
 
 }  // namespace towerstream::cli

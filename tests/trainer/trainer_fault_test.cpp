@@ -30,13 +30,6 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using Clock = std::chrono::steady_clock;
 
-std::vector<std::string> Command(std::vector<std::string> args) {
-  std::vector<std::string> argv = {TOWERSTREAM_BIN};
-  argv.insert(argv.end(), args.begin(), args.end());
-  for (const std::string& flag : testing::SmallModelFlags()) argv.push_back(flag);
-  return argv;
-}
-
 TEST(TrainFaultTest, SigkillWhileSnapshottingAlwaysLeavesLatestLoadable) {
   towerstream::testing::ScopedTempDir dir("train_kill");
   testing::PlantedDataOptions data;
@@ -55,8 +48,9 @@ TEST(TrainFaultTest, SigkillWhileSnapshottingAlwaysLeavesLatestLoadable) {
   for (int attempt = 0; attempt < 60 && kills < 20; ++attempt) {
     // A snapshot after every micro-batch of 64: most of the run is spent writing them.
     Result<its::ChildProcess> child = its::ChildProcess::Start(
-        Command({"train", "--data", (dir.path() / "data").string(), "--snapshot-dir", snapshots,
-                 "--snapshot-every", "1", "--batch-size", "64", "--quiet"}),
+        testing::SmallModelCommand({"train", "--data", (dir.path() / "data").string(),
+                                    "--snapshot-dir", snapshots, "--snapshot-every", "1",
+                                    "--batch-size", "64", "--quiet"}),
         log);
     ASSERT_TRUE(child.ok()) << child.status().ToString();
     std::this_thread::sleep_for(milliseconds(300 + rng() % 1200));
@@ -84,8 +78,8 @@ TEST(TrainFaultTest, SigkillWhileSnapshottingAlwaysLeavesLatestLoadable) {
   EXPECT_GE(killed_with_snapshots, 10) << its::Tail(log);
   // And the last run finishes what the killed ones left.
   Result<its::ChildProcess> child = its::ChildProcess::Start(
-      Command({"train", "--data", (dir.path() / "data").string(), "--snapshot-dir", snapshots,
-               "--batch-size", "64", "--quiet"}),
+      testing::SmallModelCommand({"train", "--data", (dir.path() / "data").string(),
+                                  "--snapshot-dir", snapshots, "--batch-size", "64", "--quiet"}),
       log);
   ASSERT_TRUE(child.ok());
   EXPECT_EQ(child->Wait(), 0) << its::Tail(log);
@@ -105,7 +99,7 @@ TEST(TrainerFaultTest, SigkilledAndRestartedTrainerTrainsEveryExampleExactlyOnce
 
   const std::string snapshots = (dir.path() / "snapshots").string();
   const std::string log = (dir.path() / "trainer.log").string();
-  const std::vector<std::string> argv = Command(
+  const std::vector<std::string> argv = testing::SmallModelCommand(
       {"trainer", "--kafka", "bootstrap.servers=" + *bootstrap, "--topic-prefix", prefix,
        "--snapshot-dir", snapshots, "--snapshot-every", "1500", "--batch-size", "250",
        "--max-batch-delay-ms", "100", "--admin-address", "127.0.0.1:0", "--metrics-address", ""});

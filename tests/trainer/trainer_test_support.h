@@ -52,4 +52,15 @@ using model::testing::SmallModelOptions;
 // Small, fast model flags for the towerstream binary in the tests.
 std::vector<std::string> SmallModelFlags();
 
+#ifdef TOWERSTREAM_BIN
+// The towerstream binary with `args` and the small model's flags (tests that run the binary
+// get TOWERSTREAM_BIN from CMake).
+inline std::vector<std::string> SmallModelCommand(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {TOWERSTREAM_BIN};
+  argv.insert(argv.end(), args.begin(), args.end());
+  for (const std::string& flag : SmallModelFlags()) argv.push_back(flag);
+  return argv;
+}
+#endif
+
 }  // namespace towerstream::trainer::testing
