@@ -59,33 +59,6 @@ class IngestFaultTest : public ::testing::Test {
     return s.ok();
   }
 
-  // Every transaction has exactly one example, whose history is the uninterrupted run's.
-  void ExpectExactlyOnce(const Dataset& d) {
-    Result<std::vector<kafka::Message>> messages =
-        test_support::ReadCommitted(bootstrap_, prefix_ + std::string(events::kExamplesTopic),
-                                    d.transactions.size(), seconds(120));
-    ASSERT_TRUE(messages.ok()) << messages.status().ToString();
-    std::vector<std::string> duplicates;
-    const std::map<std::string, events::ExampleEvent> examples =
-        test_support::DecodeExamples(*messages, &duplicates);
-    EXPECT_TRUE(duplicates.empty())
-        << duplicates.size() << " duplicated event_ids, e.g. " << duplicates.front();
-    EXPECT_EQ(messages->size(), d.transactions.size());
-    const auto expected =
-        test_support::ExpectedHistories(d.transactions, events::kDefaultRecentArticles);
-    int64_t missing = 0, wrong_history = 0;
-    for (const Dataset::Transaction& t : d.transactions) {
-      const auto it = examples.find(t.event.event_id);
-      if (it == examples.end()) {
-        ++missing;
-      } else if (it->second.recent_article_ids != expected.at(t.event.event_id)) {
-        if (++wrong_history <= 3) ADD_FAILURE() << "history of " << t.event.event_id << " differs";
-      }
-    }
-    EXPECT_EQ(missing, 0);
-    EXPECT_EQ(wrong_history, 0);
-  }
-
   std::string prefix_;
   std::string bootstrap_;
   ::towerstream::testing::ScopedTempDir dir_{"ingest_fault"};
@@ -134,7 +107,7 @@ TEST_F(IngestFaultTest, SigkillAtRandomMomentsKeepsExactlyOnceAndHistories) {
   ASSERT_TRUE(AwaitCommitted(*ingest, kTransactions, seconds(180)));
   ingest->Signal(SIGTERM);
   EXPECT_EQ(ingest->Wait(), 0) << test_support::Tail(log_);
-  ExpectExactlyOnce(d);
+  test_support::ExpectExactlyOnce(bootstrap_, prefix_, d);
 }
 
 // The state folder fills up mid-run: ingest stops with an error naming the file and the
@@ -168,7 +141,7 @@ TEST_F(IngestFaultTest, AFullStateDiskStopsWithAClearErrorAndARestartContinuesEx
   ASSERT_TRUE(AwaitCommitted(*ingest, kTransactions, seconds(180)));
   ingest->Signal(SIGTERM);
   EXPECT_EQ(ingest->Wait(), 0) << test_support::Tail(log_);
-  ExpectExactlyOnce(d);
+  test_support::ExpectExactlyOnce(bootstrap_, prefix_, d);
 }
 
 TEST_F(IngestFaultTest, RecoversWhenTheBrokerIsStoppedAndRestarted) {
@@ -198,7 +171,7 @@ TEST_F(IngestFaultTest, RecoversWhenTheBrokerIsStoppedAndRestarted) {
   ASSERT_TRUE(AwaitCommitted(*ingest, static_cast<int64_t>(all.size()), seconds(180)));
   ingest->Signal(SIGTERM);
   EXPECT_EQ(ingest->Wait(), 0) << test_support::Tail(log_);
-  ExpectExactlyOnce(d);
+  test_support::ExpectExactlyOnce(bootstrap_, prefix_, d);
 }
 
 }  // namespace

@@ -8,10 +8,13 @@
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+#include <librdkafka/rdkafka.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <deque>
 #include <fstream>
+#include <numeric>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -37,12 +40,16 @@ uint64_t SplitMix(uint64_t x) {
   return x ^ (x >> 31);
 }
 
+// `isolation` also decides what committed() asks for: under read_committed librdkafka wants
+// stable offsets, and the broker makes it wait while a transaction holds offsets of the group
+// (until that ingest commits or, killed, is fenced by its restart).
 Result<std::unique_ptr<kafka::Consumer>> MakeConsumer(const std::string& bootstrap,
-                                                      const std::string& group) {
+                                                      const std::string& group,
+                                                      const std::string& isolation) {
   kafka::ConsumerOptions options;
   options.config.Set("bootstrap.servers", bootstrap);
   options.config.Set("enable.auto.commit", "false");
-  options.config.Set("isolation.level", "read_committed");
+  options.config.Set("isolation.level", isolation);
   options.group_id = group;
   return kafka::Consumer::Create(options);
 }
@@ -140,6 +147,29 @@ std::map<std::string, std::vector<hm::ArticleId>> ExpectedHistories(
   return expected;
 }
 
+std::map<std::string, events::ExampleEvent> ExpectedExamples(
+    const Dataset& dataset, std::span<const Dataset::Transaction> valid, int n) {
+  std::map<std::string, const hm::Customer*> customers;
+  for (const events::CustomerEvent& c : dataset.customers) {
+    customers[c.customer.customer_id] = &c.customer;
+  }
+  std::map<hm::ArticleId, const hm::Article*> articles;
+  for (const events::ArticleEvent& a : dataset.articles) {
+    articles[a.article.article_id] = &a.article;
+  }
+  std::map<std::string, std::vector<hm::ArticleId>> histories = ExpectedHistories(valid, n);
+  std::map<std::string, events::ExampleEvent> expected;
+  for (const Dataset::Transaction& t : valid) {
+    events::ExampleEvent& e = expected[t.event.event_id];
+    e.event_id = t.event.event_id;
+    e.transaction = t.event.transaction;
+    e.customer = events::CustomerFeaturesOf(*customers.at(t.event.transaction.customer_id));
+    e.recent_article_ids = std::move(histories.at(t.event.event_id));
+    e.article = events::ArticleFeaturesOf(*articles.at(t.event.transaction.article_id));
+  }
+  return expected;
+}
+
 Result<std::unique_ptr<kafka::Producer>> MakeProducer(const std::string& bootstrap) {
   kafka::ProducerOptions options;
   options.config.Set("bootstrap.servers", bootstrap);
@@ -199,7 +229,7 @@ Result<std::vector<kafka::Message>> ReadCommitted(const std::string& bootstrap,
                                                   milliseconds timeout) {
   TS_ASSIGN_OR_RETURN(int partitions, PartitionsOf(bootstrap, topic));
   TS_ASSIGN_OR_RETURN(std::unique_ptr<kafka::Consumer> consumer,
-                      MakeConsumer(bootstrap, UniquePrefix("reader")));
+                      MakeConsumer(bootstrap, UniquePrefix("reader"), "read_committed"));
   std::vector<RdKafka::TopicPartition*> assignment;
   for (int p = 0; p < partitions; ++p) {
     assignment.push_back(
@@ -227,30 +257,86 @@ Result<std::vector<kafka::Message>> ReadCommitted(const std::string& bootstrap,
   return messages;
 }
 
-Result<int64_t> CommittedOffsets(const std::string& bootstrap, const std::string& group,
-                                 const std::string& topic) {
+Result<std::vector<int64_t>> CommittedOffsetsByPartition(const std::string& bootstrap,
+                                                         const std::string& group,
+                                                         const std::string& topic) {
   TS_ASSIGN_OR_RETURN(int partitions, PartitionsOf(bootstrap, topic));
-  TS_ASSIGN_OR_RETURN(std::unique_ptr<kafka::Consumer> consumer, MakeConsumer(bootstrap, group));
+  TS_ASSIGN_OR_RETURN(std::unique_ptr<kafka::Consumer> consumer,
+                      MakeConsumer(bootstrap, group, "read_uncommitted"));
   std::vector<RdKafka::TopicPartition*> list;
   for (int p = 0; p < partitions; ++p) list.push_back(RdKafka::TopicPartition::create(topic, p));
   const RdKafka::ErrorCode err = consumer->handle().committed(list, 10'000);
-  int64_t total = 0;
-  for (RdKafka::TopicPartition* tp : list) total += std::max<int64_t>(0, tp->offset());
+  std::vector<int64_t> offsets;
+  for (RdKafka::TopicPartition* tp : list) offsets.push_back(std::max<int64_t>(0, tp->offset()));
   RdKafka::TopicPartition::destroy(list);
   if (err != RdKafka::ERR_NO_ERROR) {
     return Status::Unavailable("committed offsets of " + group + ": " + RdKafka::err2str(err));
   }
-  return total;
+  return offsets;
 }
 
-int64_t CommittedTransactions(const std::string& bootstrap, const std::string& prefix) {
+Result<int64_t> CommittedOffsets(const std::string& bootstrap, const std::string& group,
+                                 const std::string& topic) {
+  TS_ASSIGN_OR_RETURN(std::vector<int64_t> offsets,
+                      CommittedOffsetsByPartition(bootstrap, group, topic));
+  return std::accumulate(offsets.begin(), offsets.end(), int64_t{0});
+}
+
+int64_t CommittedTransactions(const std::string& bootstrap, const std::string& prefix,
+                              const std::string& group) {
   for (int attempt = 0; attempt < 5; ++attempt) {
-    Result<int64_t> committed = CommittedOffsets(bootstrap, prefix + "towerstream-ingest",
+    Result<int64_t> committed = CommittedOffsets(bootstrap, prefix + group,
                                                  prefix + std::string(events::kTransactionsTopic));
     if (committed.ok()) return *committed;
     std::this_thread::sleep_for(milliseconds(500));
   }
   return -1;
+}
+
+Result<std::map<std::string, std::vector<int32_t>>> StableAssignment(const std::string& bootstrap,
+                                                                     const std::string& group,
+                                                                     const std::string& topic) {
+  TS_ASSIGN_OR_RETURN(std::unique_ptr<kafka::Producer> producer, MakeProducer(bootstrap));
+  rd_kafka_t* client = producer->handle().c_ptr();
+  const std::unique_ptr<rd_kafka_queue_t, decltype(&rd_kafka_queue_destroy)> queue(
+      rd_kafka_queue_new(client), &rd_kafka_queue_destroy);
+  const char* groups[] = {group.c_str()};
+  rd_kafka_DescribeConsumerGroups(client, groups, 1, nullptr, queue.get());
+  const std::unique_ptr<rd_kafka_event_t, decltype(&rd_kafka_event_destroy)> event(
+      rd_kafka_queue_poll(queue.get(), static_cast<int>(kAdminTimeout.count())),
+      &rd_kafka_event_destroy);
+  const std::string what = "describe consumer group " + group;
+  if (!event) return Status::DeadlineExceeded(what);
+  if (rd_kafka_event_error(event.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return Status::Unavailable(what + ": " + rd_kafka_event_error_string(event.get()));
+  }
+  size_t count = 0;
+  const rd_kafka_ConsumerGroupDescription_t** described =
+      rd_kafka_DescribeConsumerGroups_result_groups(
+          rd_kafka_event_DescribeConsumerGroups_result(event.get()), &count);
+  if (count != 1) return Status::Internal(what + ": " + std::to_string(count) + " groups");
+  const rd_kafka_ConsumerGroupDescription_t* g = described[0];
+  if (const rd_kafka_error_t* error = rd_kafka_ConsumerGroupDescription_error(g)) {
+    return Status::Unavailable(what + ": " + rd_kafka_error_string(error));
+  }
+  const rd_kafka_consumer_group_state_t state = rd_kafka_ConsumerGroupDescription_state(g);
+  if (state != RD_KAFKA_CONSUMER_GROUP_STATE_STABLE) {
+    return Status::Unavailable(what + ": " + rd_kafka_consumer_group_state_name(state));
+  }
+  std::map<std::string, std::vector<int32_t>> assignment;
+  for (size_t i = 0; i < rd_kafka_ConsumerGroupDescription_member_count(g); ++i) {
+    const rd_kafka_MemberDescription_t* member = rd_kafka_ConsumerGroupDescription_member(g, i);
+    const char* instance = rd_kafka_MemberDescription_group_instance_id(member);
+    std::vector<int32_t>& partitions =
+        assignment[instance ? instance : rd_kafka_MemberDescription_consumer_id(member)];
+    const rd_kafka_topic_partition_list_t* list =
+        rd_kafka_MemberAssignment_partitions(rd_kafka_MemberDescription_assignment(member));
+    for (int j = 0; list != nullptr && j < list->cnt; ++j) {
+      if (topic == list->elems[j].topic) partitions.push_back(list->elems[j].partition);
+    }
+    std::sort(partitions.begin(), partitions.end());
+  }
+  return assignment;
 }
 
 std::string UniquePrefix(const std::string& what) {
@@ -273,6 +359,47 @@ std::map<std::string, events::ExampleEvent> DecodeExamples(const std::vector<kaf
     if (!examples.emplace(id, std::move(example).value()).second) duplicates->push_back(id);
   }
   return examples;
+}
+
+void ExpectExactlyOnce(const std::string& bootstrap, const std::string& prefix,
+                       const Dataset& dataset, const std::set<std::string>& invalid) {
+  std::vector<Dataset::Transaction> valid;
+  for (const Dataset::Transaction& t : dataset.transactions) {
+    if (!invalid.contains(t.event.event_id)) valid.push_back(t);
+  }
+  Result<std::vector<kafka::Message>> examples = ReadCommitted(
+      bootstrap, prefix + std::string(events::kExamplesTopic), valid.size(), milliseconds(120'000));
+  ASSERT_TRUE(examples.ok()) << examples.status().ToString();
+  Result<std::vector<kafka::Message>> dead = ReadCommitted(
+      bootstrap, prefix + std::string(events::kDlqTopic), invalid.size(), milliseconds(60'000));
+  ASSERT_TRUE(dead.ok()) << dead.status().ToString();
+
+  std::vector<std::string> duplicates;
+  const std::map<std::string, events::ExampleEvent> got = DecodeExamples(*examples, &duplicates);
+  EXPECT_TRUE(duplicates.empty()) << duplicates.size() << " duplicated examples, e.g. "
+                                  << duplicates.front();
+  EXPECT_EQ(examples->size(), valid.size());
+  std::set<std::string> dead_ids;
+  for (const kafka::Message& m : *dead) {
+    EXPECT_TRUE(dead_ids.insert(EventIdIn(m.value)).second)
+        << "dead-lettered twice: " << EventIdIn(m.value);
+  }
+  EXPECT_EQ(dead_ids, invalid);
+
+  int64_t missing = 0, wrong = 0;
+  for (const auto& [id, example] :
+       ExpectedExamples(dataset, valid, events::kDefaultRecentArticles)) {
+    const auto it = got.find(id);
+    if (it == got.end()) {
+      if (++missing <= 3) ADD_FAILURE() << "no example of " << id;
+    } else if (it->second != example && ++wrong <= 3) {
+      ADD_FAILURE() << "example of " << id << " differs:\n  got      "
+                    << events::EncodeExampleEvent(it->second) << "\n  expected "
+                    << events::EncodeExampleEvent(example);
+    }
+  }
+  EXPECT_EQ(missing, 0);
+  EXPECT_EQ(wrong, 0);
 }
 
 // --- ChildProcess
@@ -338,19 +465,29 @@ bool ChildProcess::Running() {
   return false;
 }
 
-Status AwaitCommitted(ChildProcess& ingest, const std::string& bootstrap, const std::string& prefix,
-                      int64_t total, std::chrono::seconds timeout) {
+Status AwaitCommitted(std::span<ChildProcess* const> ingests, const std::string& bootstrap,
+                      const std::string& prefix, const std::string& group, int64_t total,
+                      std::chrono::seconds timeout) {
   const Clock::time_point deadline = Clock::now() + timeout;
   while (Clock::now() < deadline) {
-    if (!ingest.Running()) {
-      return Status::Internal("ingest exited with " + std::to_string(ingest.Wait()));
+    for (ChildProcess* ingest : ingests) {
+      if (!ingest->Running()) {
+        return Status::Internal("ingest (pid " + std::to_string(ingest->pid()) + ") exited with " +
+                                std::to_string(ingest->Wait()));
+      }
     }
-    if (CommittedTransactions(bootstrap, prefix) >= total) return Status::Ok();
+    if (CommittedTransactions(bootstrap, prefix, group) >= total) return Status::Ok();
     std::this_thread::sleep_for(milliseconds(250));
   }
   return Status::DeadlineExceeded("only " +
-                                  std::to_string(CommittedTransactions(bootstrap, prefix)) +
+                                  std::to_string(CommittedTransactions(bootstrap, prefix, group)) +
                                   " of " + std::to_string(total) + " committed");
+}
+
+Status AwaitCommitted(ChildProcess& ingest, const std::string& bootstrap, const std::string& prefix,
+                      int64_t total, std::chrono::seconds timeout) {
+  ChildProcess* const ingests[] = {&ingest};
+  return AwaitCommitted(ingests, bootstrap, prefix, kDefaultGroup, total, timeout);
 }
 
 std::vector<std::string> IngestCommand(const std::string& bootstrap, const std::string& prefix,

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <vector>
@@ -43,6 +44,10 @@ events::ArticleEvent MakeArticle(hm::ArticleId id);
 // purchases in the stream, oldest first: what an uninterrupted ingest puts in its example.
 std::map<std::string, std::vector<hm::ArticleId>> ExpectedHistories(
     std::span<const Dataset::Transaction> transactions, int n);
+// For every transaction of `valid` (by event_id): the whole example an uninterrupted ingest
+// that knows all of `dataset`'s articles and customers writes for it, with a history of `n`.
+std::map<std::string, events::ExampleEvent> ExpectedExamples(
+    const Dataset& dataset, std::span<const Dataset::Transaction> valid, int n);
 
 // A producer for the tests (idempotent, not transactional; messages up to the broker's 1 MiB).
 Result<std::unique_ptr<kafka::Producer>> MakeProducer(const std::string& bootstrap);
@@ -60,14 +65,30 @@ Result<std::vector<kafka::Message>> ReadCommitted(const std::string& bootstrap,
                                                   const std::string& topic, size_t min_count,
                                                   std::chrono::milliseconds timeout);
 
-// Sum over the partitions of `topic` of the offsets `group` has committed (0 where none).
+// The consumer group ingest joins when not given --group (under its topic prefix).
+inline constexpr char kDefaultGroup[] = "towerstream-ingest";
+
+// Per partition of `topic`, the offset `group` has committed (0 where none); offsets that an
+// open transaction carries count once it commits.
+Result<std::vector<int64_t>> CommittedOffsetsByPartition(const std::string& bootstrap,
+                                                         const std::string& group,
+                                                         const std::string& topic);
+// Their sum over the partitions.
 Result<int64_t> CommittedOffsets(const std::string& bootstrap, const std::string& group,
                                  const std::string& topic);
 
-// What ingest's group (under `prefix`) has committed of hm.transactions, summed over the
-// partitions; -1 when the coordinator does not answer in a few tries (e.g. while the group
+// What ingest's group `group` (under `prefix`) has committed of hm.transactions, summed over
+// the partitions; -1 when the coordinator does not answer in a few tries (e.g. while the group
 // rebalances).
-int64_t CommittedTransactions(const std::string& bootstrap, const std::string& prefix);
+int64_t CommittedTransactions(const std::string& bootstrap, const std::string& prefix,
+                              const std::string& group = kDefaultGroup);
+
+// Who holds what in consumer group `group` while it is Stable: the partitions of `topic`
+// assigned to each member, by group.instance.id (the member id for a dynamic member).
+// Unavailable while the group rebalances, is empty or does not exist.
+Result<std::map<std::string, std::vector<int32_t>>> StableAssignment(const std::string& bootstrap,
+                                                                     const std::string& group,
+                                                                     const std::string& topic);
 
 // A name no earlier run used, e.g. "it.ingest.EndToEnd.123456." as a topic prefix.
 std::string UniquePrefix(const std::string& what);
@@ -76,6 +97,13 @@ std::string UniquePrefix(const std::string& what);
 // is recorded in `duplicates`.
 std::map<std::string, events::ExampleEvent> DecodeExamples(const std::vector<kafka::Message>& m,
                                                            std::vector<std::string>* duplicates);
+
+// Checks (as test failures) what read_committed consumers of the topics under `prefix` see once
+// ingest is done: every transaction of `dataset` is exactly one example, or one dead letter for
+// the event_ids in `invalid`, and every example is the one an uninterrupted ingest writes
+// (ExpectedExamples: features and history).
+void ExpectExactlyOnce(const std::string& bootstrap, const std::string& prefix,
+                       const Dataset& dataset, const std::set<std::string>& invalid = {});
 
 // A child process (the towerstream binary) with stdout and stderr appended to a log file.
 // Kills it with SIGKILL when destroyed if still running. Move-only.
@@ -100,9 +128,13 @@ class ChildProcess {
   std::optional<int> status_;
 };
 
-// Waits until ingest's group (under `prefix`) has committed `total` offsets of
-// hm.transactions while `ingest` keeps running; an error saying how far it got, or that ingest
-// exited, otherwise.
+// Waits until ingest's group `group` (under `prefix`) has committed `total` offsets of
+// hm.transactions while every one of `ingests` keeps running; an error saying how far it got,
+// or which ingest exited, otherwise.
+Status AwaitCommitted(std::span<ChildProcess* const> ingests, const std::string& bootstrap,
+                      const std::string& prefix, const std::string& group, int64_t total,
+                      std::chrono::seconds timeout);
+// The same for the default group and one ingest.
 Status AwaitCommitted(ChildProcess& ingest, const std::string& bootstrap, const std::string& prefix,
                       int64_t total, std::chrono::seconds timeout);
 
