@@ -35,6 +35,9 @@ using std::chrono::milliseconds;
 
 constexpr milliseconds kAdminTimeout{30'000};
 constexpr milliseconds kCommittedTimeout{30'000};
+// How long a rebalance keeps retrying it: beyond the broker's default transaction timeout
+// (60 s), within the consumer's max.poll.interval.ms (300 s).
+constexpr milliseconds kCommittedPatience{150'000};
 // The shortest gap between two looks at the parked records when entities keep arriving.
 constexpr milliseconds kMinParkRecheck{200};
 // A look at the parked records that has not reached their end by then is cut short.
@@ -582,12 +585,30 @@ void Ingester::Impl::rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::Err
     consumer->unassign();
     return;
   }
-  const RdKafka::ErrorCode committed =
-      consumer->committed(partitions, static_cast<int>(kCommittedTimeout.count()));
-  if (committed != RdKafka::ERR_NO_ERROR) {
-    Log("cannot read the committed offsets (%s); the group will rebalance",
+  // Under read_committed, committed() waits until the offsets are stable, and an instance that
+  // died inside a Kafka transaction holds them until the broker aborts it
+  // (transaction.timeout.ms, a minute by default): so it is retried for longer than that.
+  // Giving up early would hold partitions nobody reads (librdkafka keeps heartbeating, so the
+  // group never rebalances by itself); giving up at all stops the ingest with an error, for
+  // its supervisor to restart it, rather than stall silently.
+  const Clock::time_point give_up = Clock::now() + kCommittedPatience;
+  RdKafka::ErrorCode committed = RdKafka::ERR_NO_ERROR;
+  while (true) {
+    committed = consumer->committed(partitions, static_cast<int>(kCommittedTimeout.count()));
+    if (committed == RdKafka::ERR_NO_ERROR || Clock::now() >= give_up) break;
+    Log("cannot read the committed offsets yet (%s; a dead instance's transaction may hold "
+        "them until the broker aborts it): retrying",
         RdKafka::err2str(committed).c_str());
-    // Leaving the partitions unassigned makes the session time out and the group retry.
+  }
+  if (committed != RdKafka::ERR_NO_ERROR) {
+    if (callback_error_.ok()) {
+      callback_error_ = Status::Unavailable(
+          "cannot read the group's committed offsets of the partitions just assigned (" +
+          RdKafka::err2str(committed) + ") for " +
+          std::to_string(
+              std::chrono::duration_cast<std::chrono::seconds>(kCommittedPatience).count()) +
+          " s: stopping rather than holding partitions it cannot read");
+    }
     consumer->unassign();
     return;
   }
