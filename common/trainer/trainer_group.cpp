@@ -107,7 +107,12 @@ Status Trainer::Impl::RunRound(distributed::GroupRound& round, std::stop_token s
   batch_.clear();
   ids_.clear();
   batch_open_ = false;
-  paused_.clear();
+  if (!paused_.empty()) {
+    // Paused for the previous round's event-time order, which is gone: librdkafka keeps a
+    // partition paused across assignments.
+    TS_RETURN_IF_ERROR(PausePartitions({paused_.begin(), paused_.end()}, /*pause=*/false));
+    paused_.clear();
+  }
   lag_.clear();
   consumed_event_day_ = session_->status().trained_event_day;
   TS_RETURN_IF_ERROR(Assign(partitions));
