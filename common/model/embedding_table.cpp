@@ -255,6 +255,10 @@ void EmbeddingTable::ApplyRowWiseAdagrad(std::span<const RowGradients> parts, fl
                              options_.fused_host_update, &adagrad_scratch_);
 }
 
+RowGradients EmbeddingTable::SumGradients(std::span<const RowGradients> parts) {
+  return SumRowGradients(parts, weight_.size(0), options_.dim, &adagrad_scratch_);
+}
+
 torch::Tensor EmbeddingTable::RowsOf(const torch::Tensor& ids) const {
   TORCH_CHECK(ids.scalar_type() == torch::kLong, "EmbeddingTable::RowsOf: ids must be int64, got ",
               ids.scalar_type());

@@ -101,6 +101,10 @@ class EmbeddingTable {
   // number of sources that touched it): e.g. an article's own row and its uses in histories.
   void ApplyRowWiseAdagrad(std::span<const RowGradients> parts, float lr);
 
+  // The summed gradient of each distinct row `parts` touch, without applying it (see
+  // model::SumRowGradients): a trainer group exchanges these. Host tables only.
+  RowGradients SumGradients(std::span<const RowGradients> parts);
+
   // Forgets every id last seen more than expire_after steps before `step` (admitted or not) and
   // frees their rows; returns the rows freed. Lookup calls it itself; no-op if expire_after is 0.
   int64_t ExpireStale(int64_t step);

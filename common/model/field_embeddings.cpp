@@ -91,6 +91,12 @@ void FieldEmbeddings::ApplyRowWiseAdagrad(const torch::Tensor& rows, const torch
                              &scratch_);
 }
 
+RowGradients FieldEmbeddings::SumGradients(const torch::Tensor& rows, const torch::Tensor& grads) {
+  const RowGradients part{.rows = rows, .grads = grads, .source = {}, .scale = {}};
+  return SumRowGradients(std::span<const RowGradients>(&part, 1), weight_.size(0),
+                         options_.field_dim, &scratch_);
+}
+
 Status FieldEmbeddings::Save(std::ostream& out) const {
   binary_io::WriteHeader(out, kMagic, kFormatVersion);
   binary_io::WritePod(out, static_cast<int64_t>(options_.buckets.size()));

@@ -53,6 +53,10 @@ class FieldEmbeddings {
   // Row-wise Adagrad with grads [B, K * field_dim] of Gather's output.
   void ApplyRowWiseAdagrad(const torch::Tensor& rows, const torch::Tensor& grads, float lr);
 
+  // The summed gradient of each distinct row, as ApplyRowWiseAdagrad would apply it (see
+  // model::SumRowGradients); rows and grads as ApplyRowWiseAdagrad takes them.
+  RowGradients SumGradients(const torch::Tensor& rows, const torch::Tensor& grads);
+
   // Weights and accumulators, little-endian binary with a format version; Load requires the
   // same buckets and field_dim.
   Status Save(std::ostream& out) const;

@@ -63,11 +63,10 @@ TS_VECTOR_CLONES void UpdateRows(const int64_t* unique_rows, int64_t count, cons
   }
 }
 
-void ApplyOnHost(torch::Tensor& weight, torch::Tensor& accumulator,
-                 std::span<const RowGradients> parts, float lr, float eps,
-                 RowWiseAdagradScratch* scratch) {
-  const int64_t dim = weight.size(1);
-  const int64_t table_rows = weight.size(0);
+// Pass 1 over every part: the summed gradient of each distinct row into the scratch, in
+// first-seen order; returns the number of distinct rows.
+int64_t AccumulateParts(std::span<const RowGradients> parts, int64_t table_rows, int64_t dim,
+                        RowWiseAdagradScratch* scratch) {
   std::vector<int64_t>& slot_of = scratch->slot_of;
   std::vector<int64_t>& unique_rows = scratch->unique_rows;
   std::vector<float>& sums = scratch->grad_sums;
@@ -100,8 +99,16 @@ void ApplyOnHost(torch::Tensor& weight, torch::Tensor& accumulator,
                           scale.defined() ? scale.data_ptr<float>() : nullptr, n, dim,
                           slot_of.data(), unique_rows.data(), used, sums.data());
   }
-  UpdateRows(unique_rows.data(), used, sums.data(), dim, lr, eps, weight.data_ptr<float>(),
-             accumulator.data_ptr<float>(), slot_of.data());
+  return used;
+}
+
+void ApplyOnHost(torch::Tensor& weight, torch::Tensor& accumulator,
+                 std::span<const RowGradients> parts, float lr, float eps,
+                 RowWiseAdagradScratch* scratch) {
+  const int64_t dim = weight.size(1);
+  const int64_t used = AccumulateParts(parts, weight.size(0), dim, scratch);
+  UpdateRows(scratch->unique_rows.data(), used, scratch->grad_sums.data(), dim, lr, eps,
+             weight.data_ptr<float>(), accumulator.data_ptr<float>(), scratch->slot_of.data());
 }
 
 // The same update as tensor ops that never wait for the device: every shape depends on the
@@ -179,6 +186,17 @@ TS_VECTOR_CLONES void GatherMeanRows(const float* w, const int64_t* r, int64_t f
 }
 
 }  // namespace
+
+RowGradients SumRowGradients(std::span<const RowGradients> parts, int64_t table_rows, int64_t dim,
+                             RowWiseAdagradScratch* scratch) {
+  const int64_t used = AccumulateParts(parts, table_rows, dim, scratch);
+  torch::Tensor rows = torch::empty({used}, torch::kLong);
+  torch::Tensor grads = torch::empty({used, dim}, torch::kFloat);
+  std::copy_n(scratch->unique_rows.data(), used, rows.data_ptr<int64_t>());
+  std::copy_n(scratch->grad_sums.data(), used * dim, grads.data_ptr<float>());
+  for (int64_t slot = 0; slot < used; ++slot) scratch->slot_of[scratch->unique_rows[slot]] = -1;
+  return {.rows = rows, .grads = grads, .source = {}, .scale = {}};
+}
 
 void ApplyRowWiseAdagrad(torch::Tensor& weight, torch::Tensor& accumulator,
                          std::span<const RowGradients> parts, float lr, float eps, bool fused_host,

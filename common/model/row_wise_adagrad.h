@@ -42,6 +42,12 @@ void ApplyRowWiseAdagrad(torch::Tensor& weight, torch::Tensor& accumulator,
                          std::span<const RowGradients> parts, float lr, float eps, bool fused_host,
                          RowWiseAdagradScratch* scratch);
 
+// The summed gradient of every distinct row `parts` touch (rows < table_rows, gradients of width
+// `dim`, on the host), rows in first-seen order and one gradient each: what ApplyRowWiseAdagrad
+// would apply, without applying it. A trainer group exchanges these, each row once.
+RowGradients SumRowGradients(std::span<const RowGradients> parts, int64_t table_rows, int64_t dim,
+                             RowWiseAdagradScratch* scratch);
+
 // weight[rows] averaged over the valid entries of each row of `rows` ([B, L] int64, -1 marks an
 // empty slot): [B, dim]; a row with no valid entry gives zeros. Fused on a CPU.
 torch::Tensor GatherMean(const torch::Tensor& weight, const torch::Tensor& rows);

@@ -13,33 +13,10 @@
 namespace towerstream::model {
 namespace {
 
-// The sparse update of one replicated table by one rank: distinct rows and their summed
-// gradients. Summing before the exchange sends each row once, however many histories hold it.
-struct RowUpdate {
-  torch::Tensor rows;   // int64 [m]
-  torch::Tensor grads;  // float [m, width]
-};
-
+// The sparse updates a rank sends: per replicated table, its distinct rows and their summed
+// gradients (RowGradients without source or scale), in this order.
 // The tables whose row gradients every rank applies, in the order they are packed.
 enum SharedTable : int { kArticleRows, kQueryCodeRows, kItemCodeRows, kCustomerColdRows, kTables };
-
-RowUpdate SumPerRow(const torch::Tensor& rows, const torch::Tensor& grads, int64_t width) {
-  const torch::Tensor flat_rows = rows.reshape({-1});
-  const torch::Tensor flat_grads = grads.reshape({-1, width});
-  if (flat_rows.numel() == 0) return {flat_rows, torch::zeros({0, width}, torch::kFloat)};
-  const auto [unique, inverse] = at::_unique(flat_rows, /*sorted=*/true, /*return_inverse=*/true);
-  torch::Tensor sums = torch::zeros({unique.size(0), width}, flat_grads.options());
-  sums.index_add_(0, inverse, flat_grads);
-  return {unique, sums};
-}
-
-// A RowGradients' elements as one gradient per element (its source row, scaled).
-torch::Tensor Materialize(const RowGradients& part) {
-  torch::Tensor grads = part.grads;
-  if (part.source.defined()) grads = grads.index_select(0, part.source);
-  if (part.scale.defined()) grads = grads * part.scale.unsqueeze(1);
-  return grads;
-}
 
 // One float buffer per rank: the row count of each table, then each table's rows and gradients.
 // Counts and rows travel as the bits of int32 values (copied, never computed on), so that one
@@ -60,13 +37,13 @@ int64_t FromInt32Bits(float bits) {
   return value;
 }
 
-torch::Tensor Pack(const std::vector<RowUpdate>& tables) {
+torch::Tensor Pack(const std::vector<RowGradients>& tables) {
   int64_t size = kTables;
-  for (const RowUpdate& t : tables) size += t.rows.numel() + t.grads.numel();
+  for (const RowGradients& t : tables) size += t.rows.numel() + t.grads.numel();
   torch::Tensor packed = torch::empty({size}, torch::kFloat);
   float* out = packed.data_ptr<float>();
-  for (const RowUpdate& t : tables) *out++ = Int32Bits(t.rows.numel());
-  for (const RowUpdate& t : tables) {
+  for (const RowGradients& t : tables) *out++ = Int32Bits(t.rows.numel());
+  for (const RowGradients& t : tables) {
     const torch::Tensor rows = t.rows.contiguous();
     const int64_t* row = rows.data_ptr<int64_t>();
     for (int64_t i = 0; i < rows.numel(); ++i) *out++ = Int32Bits(row[i]);
@@ -77,8 +54,8 @@ torch::Tensor Pack(const std::vector<RowUpdate>& tables) {
   return packed;
 }
 
-Result<std::vector<RowUpdate>> Unpack(const torch::Tensor& packed, const int64_t (&widths)[kTables],
-                                      int rank) {
+Result<std::vector<RowGradients>> Unpack(const torch::Tensor& packed,
+                                         const int64_t (&widths)[kTables], int rank) {
   const auto bad = [&] {
     return Status::Corruption("model: the row gradients received from rank " +
                               std::to_string(rank) + " are malformed");
@@ -94,7 +71,7 @@ Result<std::vector<RowUpdate>> Unpack(const torch::Tensor& packed, const int64_t
     need += counts[t] * (1 + widths[t]);
   }
   if (need != size) return bad();
-  std::vector<RowUpdate> tables(kTables);
+  std::vector<RowGradients> tables(kTables);
   int64_t at = kTables;
   for (int t = 0; t < kTables; ++t) {
     torch::Tensor rows = torch::empty({counts[t]}, torch::kLong);
@@ -160,9 +137,15 @@ Result<StepStats> TwoTowerModel::TrainInGroup(std::span<const Example> batch, St
 
     // 2. This rank's forward and backward pass, its loss weighted by its share of the group's
     //    batch; an empty rank contributes zero gradients.
-    std::vector<RowUpdate> shared(kTables);
-    shared[kArticleRows] = {torch::empty({0}, torch::kLong), torch::empty({0, dim})};
-    shared[kQueryCodeRows] = {torch::empty({0}, torch::kLong), torch::empty({0, field_dim})};
+    std::vector<RowGradients> shared(kTables);
+    shared[kArticleRows] = {.rows = torch::empty({0}, torch::kLong),
+                            .grads = torch::empty({0, dim}),
+                            .source = {},
+                            .scale = {}};
+    shared[kQueryCodeRows] = {.rows = torch::empty({0}, torch::kLong),
+                              .grads = torch::empty({0, field_dim}),
+                              .source = {},
+                              .scale = {}};
     shared[kItemCodeRows] = shared[kQueryCodeRows];
     shared[kCustomerColdRows] = shared[kArticleRows];
     double weighted_loss = 0;
@@ -192,30 +175,39 @@ Result<StepStats> TwoTowerModel::TrainInGroup(std::span<const Example> batch, St
       weighted_loss = loss.item<double>() * share;
       weighted_log_q = log_q.mean().item<double>() * share;
 
-      const RowGradients history = MeanGradients(recent_rows, query.recent_pooled.grad());
-      std::vector<torch::Tensor> article_rows_touched = {article_rows, history.rows};
-      std::vector<torch::Tensor> article_grads = {item_inputs.article_embedding.grad(),
-                                                  Materialize(history)};
+      // Summed per row before the exchange: each row travels once, however many histories
+      // hold it.
+      std::vector<RowGradients> article_parts = {
+          {.rows = article_rows,
+           .grads = item_inputs.article_embedding.grad(),
+           .source = {},
+           .scale = {}},
+          MeanGradients(recent_rows, query.recent_pooled.grad())};
       torch::Tensor item_code_rows_touched = item_code_rows;
       torch::Tensor item_code_grads = item_inputs.codes.grad();
       if (with_extra) {
-        article_rows_touched.push_back(extra.rows);
-        article_grads.push_back(extra.inputs.article_embedding.grad());
+        article_parts.push_back({.rows = extra.rows,
+                                 .grads = extra.inputs.article_embedding.grad(),
+                                 .source = {},
+                                 .scale = {}});
         item_code_rows_touched = torch::cat({item_code_rows, extra.code_rows});
         item_code_grads = torch::cat({item_code_grads, extra.inputs.codes.grad()});
       }
-      shared[kArticleRows] =
-          SumPerRow(torch::cat(article_rows_touched), torch::cat(article_grads), dim);
-      shared[kQueryCodeRows] = SumPerRow(query_code_rows, query.codes.grad(), field_dim);
-      shared[kItemCodeRows] = SumPerRow(item_code_rows_touched, item_code_grads, field_dim);
+      shared[kArticleRows] = (articles_->SumGradients(article_parts));
+      shared[kQueryCodeRows] = (query_fields_->SumGradients(query_code_rows, query.codes.grad()));
+      shared[kItemCodeRows] = (item_fields_->SumGradients(item_code_rows_touched, item_code_grads));
       // A customer's own row lives on this rank only; the cold rows rare customers share are
       // replicated like the articles'.
       const torch::Tensor customer_grads = query.customer_embedding.grad();
       const torch::Tensor cold = customer_rows.lt(customers_->options().cold_rows);
       const torch::Tensor own = cold.logical_not();
       customers_->ApplyRowWiseAdagrad(customer_rows.index({own}), customer_grads.index({own}), lr);
+      const RowGradients cold_part{.rows = customer_rows.index({cold}),
+                                   .grads = customer_grads.index({cold}),
+                                   .source = {},
+                                   .scale = {}};
       shared[kCustomerColdRows] =
-          SumPerRow(customer_rows.index({cold}), customer_grads.index({cold}), dim);
+          (customers_->SumGradients(std::span<const RowGradients>(&cold_part, 1)));
     }
 
     // 3. The towers' gradients (and the weighted loss and log q) summed over the group.
@@ -250,15 +242,15 @@ Result<StepStats> TwoTowerModel::TrainInGroup(std::span<const Example> batch, St
     TS_ASSIGN_OR_RETURN(const std::vector<torch::Tensor> all_updates,
                         group.AllGather(Pack(shared)));
     const int64_t widths[kTables] = {dim, field_dim, field_dim, dim};
-    std::vector<std::vector<RowUpdate>> received;
+    std::vector<std::vector<RowGradients>> received;
     for (size_t r = 0; r < all_updates.size(); ++r) {
-      TS_ASSIGN_OR_RETURN(std::vector<RowUpdate> tables,
+      TS_ASSIGN_OR_RETURN(std::vector<RowGradients> tables,
                           Unpack(all_updates[r], widths, static_cast<int>(r)));
       received.push_back(std::move(tables));
     }
     const auto parts_of = [&](SharedTable table) {
       std::vector<RowGradients> parts;
-      for (const std::vector<RowUpdate>& tables : received) {
+      for (const std::vector<RowGradients>& tables : received) {
         parts.push_back(
             {.rows = tables[table].rows, .grads = tables[table].grads, .source = {}, .scale = {}});
       }
@@ -266,7 +258,7 @@ Result<StepStats> TwoTowerModel::TrainInGroup(std::span<const Example> batch, St
     };
     const auto concatenated = [&](SharedTable table, bool grads) {
       std::vector<torch::Tensor> pieces;
-      for (const std::vector<RowUpdate>& tables : received) {
+      for (const std::vector<RowGradients>& tables : received) {
         pieces.push_back(grads ? tables[table].grads : tables[table].rows);
       }
       return torch::cat(pieces);
