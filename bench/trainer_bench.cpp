@@ -27,6 +27,7 @@
 #include <c10/cuda/CUDAFunctions.h>
 #endif
 
+#include "bench/bench_examples.h"
 #include "bench/bench_flags.h"
 #include "common/base/progress.h"
 #include "common/model/fast_ops.h"
@@ -54,62 +55,14 @@ struct Flags {
   int64_t tf32 = 0;
 };
 
-// Synthetic data with the shapes of the H&M stream: skewed popularity, a code set per article
-// and per customer, and a purchase history per example.
-class SyntheticStream {
+// Synthetic data with the shapes of the H&M stream (bench_examples.h) at the flags' sizes.
+class SyntheticStream : public bench::SyntheticExamples {
  public:
-  SyntheticStream(const Flags& flags, uint64_t seed) : flags_(flags), rng_(seed) {
-    std::uniform_int_distribution<int64_t> small(0, 200);
-    for (int64_t a = 0; a < flags.articles; ++a) {
-      model::ArticleCodes codes;
-      codes.known = true;
-      codes.codes[model::kProductCode] = a / 3;  // colour variants share a product
-      for (int64_t k = 1; k < model::kItemCodeCount; ++k) codes.codes[k] = small(rng_) * 7 + k;
-      article_codes_.push_back(codes);
-    }
-  }
-
-  model::Example Next() {
-    model::Example e;
-    const int64_t customer = Skewed(flags_.customers, 2.0);
-    e.customer_key = customer;
-    e.article_id = Skewed(flags_.articles, 3.0);
-    e.article = article_codes_[e.article_id];
-    e.day = 18'000 + static_cast<int32_t>(customer % 365);
-    e.sales_channel = 1 + static_cast<int32_t>(customer % 2);
-    e.customer.known = true;
-    if (customer % 97 != 0) e.customer.age = static_cast<int32_t>(18 + customer % 60);
-    e.customer.club_member_status = 1 + customer % 3;
-    e.customer.fashion_news_frequency = 1 + customer % 3;
-    e.customer.fn = 1 + customer % 2;
-    e.customer.active = 1 + customer % 2;
-    e.customer.postal_code = model::StringCode(std::to_string(customer / 4));
-    const int64_t recent =
-        std::uniform_int_distribution<int64_t>(0, flags_.history)(rng_) == 0 ? 0 : flags_.history;
-    for (int64_t k = 0; k < recent; ++k)
-      e.recent_article_ids.push_back(Skewed(flags_.articles, 3.0));
-    return e;
-  }
-
-  // Every id once, in order: customer i bought article i % articles.
-  model::Example Covering(int64_t i) {
-    model::Example e = Next();
-    e.customer_key = i % flags_.customers;
-    e.article_id = i % flags_.articles;
-    e.article = article_codes_[e.article_id];
-    return e;
-  }
-
- private:
-  int64_t Skewed(int64_t n, double power) {
-    const double u = std::uniform_real_distribution<double>(0, 1)(rng_);
-    return std::min<int64_t>(n - 1,
-                             static_cast<int64_t>(std::pow(u, power) * static_cast<double>(n)));
-  }
-
-  Flags flags_;
-  std::mt19937_64 rng_;
-  std::vector<model::ArticleCodes> article_codes_;
+  SyntheticStream(const Flags& flags, uint64_t seed)
+      : SyntheticExamples({.customers = flags.customers,
+                           .articles = flags.articles,
+                           .history = flags.history,
+                           .seed = seed}) {}
 };
 
 // The same towers with plain LibTorch tables and optimisers.
