@@ -155,10 +155,7 @@ Result<StepStats> TwoTowerModel::TrainInGroup(std::span<const Example> batch, St
       const HostBatch host = MakeHostBatch(batch);
       StepInputs in = TrainableInputs(host, group_article_rows.narrow(0, offset, n));
       const torch::Tensor& customer_rows = in.customer_rows;
-      const torch::Tensor& article_rows = in.article_rows;
-      const torch::Tensor& recent_rows = in.recent_rows;
       const torch::Tensor& query_code_rows = in.query_code_rows;
-      const torch::Tensor& item_code_rows = in.item_code_rows;
       QueryInputs& query = in.query;
       ItemInputs& item_inputs = in.item;
       const torch::Tensor& item_ids = host.article_ids;
@@ -177,25 +174,12 @@ Result<StepStats> TwoTowerModel::TrainInGroup(std::span<const Example> batch, St
 
       // Summed per row before the exchange: each row travels once, however many histories
       // hold it.
-      std::vector<RowGradients> article_parts = {
-          {.rows = article_rows,
-           .grads = item_inputs.article_embedding.grad(),
-           .source = {},
-           .scale = {}},
-          MeanGradients(recent_rows, query.recent_pooled.grad())};
-      torch::Tensor item_code_rows_touched = item_code_rows;
-      torch::Tensor item_code_grads = item_inputs.codes.grad();
-      if (with_extra) {
-        article_parts.push_back({.rows = extra.rows,
-                                 .grads = extra.inputs.article_embedding.grad(),
-                                 .source = {},
-                                 .scale = {}});
-        item_code_rows_touched = torch::cat({item_code_rows, extra.code_rows});
-        item_code_grads = torch::cat({item_code_grads, extra.inputs.codes.grad()});
-      }
-      shared[kArticleRows] = (articles_->SumGradients(article_parts));
-      shared[kQueryCodeRows] = (query_fields_->SumGradients(query_code_rows, query.codes.grad()));
-      shared[kItemCodeRows] = (item_fields_->SumGradients(item_code_rows_touched, item_code_grads));
+      const ItemTableGradients item_tables =
+          ItemTableGradientsOf(in, with_extra ? &extra : nullptr);
+      shared[kArticleRows] = articles_->SumGradients(item_tables.article_parts);
+      shared[kQueryCodeRows] = query_fields_->SumGradients(query_code_rows, query.codes.grad());
+      shared[kItemCodeRows] =
+          item_fields_->SumGradients(item_tables.item_code_rows, item_tables.item_code_grads);
       // A customer's own row lives on this rank only; the cold rows rare customers share are
       // replicated like the articles'.
       const torch::Tensor customer_grads = query.customer_embedding.grad();
@@ -207,7 +191,7 @@ Result<StepStats> TwoTowerModel::TrainInGroup(std::span<const Example> batch, St
                                    .source = {},
                                    .scale = {}};
       shared[kCustomerColdRows] =
-          (customers_->SumGradients(std::span<const RowGradients>(&cold_part, 1)));
+          customers_->SumGradients(std::span<const RowGradients>(&cold_part, 1));
     }
 
     // 3. The towers' gradients (and the weighted loss and log q) summed over the group.

@@ -297,6 +297,27 @@ TwoTowerModel::StepInputs TwoTowerModel::TrainableInputs(const HostBatch& host,
   return in;
 }
 
+TwoTowerModel::ItemTableGradients TwoTowerModel::ItemTableGradientsOf(const StepInputs& in,
+                                                                      const ExtraItems* extra) {
+  ItemTableGradients out;
+  out.article_parts = {{.rows = in.article_rows,
+                        .grads = in.item.article_embedding.grad(),
+                        .source = {},
+                        .scale = {}},
+                       MeanGradients(in.recent_rows, in.query.recent_pooled.grad())};
+  out.item_code_rows = in.item_code_rows;
+  out.item_code_grads = in.item.codes.grad();
+  if (extra != nullptr) {
+    out.article_parts.push_back({.rows = extra->rows,
+                                 .grads = extra->inputs.article_embedding.grad(),
+                                 .source = {},
+                                 .scale = {}});
+    out.item_code_rows = torch::cat({in.item_code_rows, extra->code_rows});
+    out.item_code_grads = torch::cat({out.item_code_grads, extra->inputs.codes.grad()});
+  }
+  return out;
+}
+
 Result<StepStats> TwoTowerModel::Train(std::span<const Example> batch) {
   TS_ASSIGN_OR_RETURN(const PendingStepStats pending, TrainAsync(batch));
   return pending.Get();
@@ -312,10 +333,7 @@ Result<PendingStepStats> TwoTowerModel::TrainAsync(std::span<const Example> batc
 
     StepInputs in = TrainableInputs(host, articles_->Lookup(host.article_ids, step_));
     const torch::Tensor& customer_rows = in.customer_rows;
-    const torch::Tensor& article_rows = in.article_rows;
-    const torch::Tensor& recent_rows = in.recent_rows;
     const torch::Tensor& query_code_rows = in.query_code_rows;
-    const torch::Tensor& item_code_rows = in.item_code_rows;
     QueryInputs& query = in.query;
     ItemInputs& item = in.item;
     const torch::Tensor item_ids = ToDevice(host.article_ids, device);
@@ -337,19 +355,10 @@ Result<PendingStepStats> TwoTowerModel::TrainAsync(std::span<const Example> batc
     loss.backward();
     adam_->Step();
 
-    std::vector<RowGradients> article_grads = {
-        {.rows = article_rows, .grads = item.article_embedding.grad(), .source = {}, .scale = {}},
-        MeanGradients(recent_rows, query.recent_pooled.grad())};
-    torch::Tensor item_code_update_rows = item_code_rows;
-    torch::Tensor item_code_grads = item.codes.grad();
-    if (with_extra) {
-      article_grads.push_back({.rows = extra.rows,
-                               .grads = extra.inputs.article_embedding.grad(),
-                               .source = {},
-                               .scale = {}});
-      item_code_update_rows = torch::cat({item_code_rows, extra.code_rows});
-      item_code_grads = torch::cat({item_code_grads, extra.inputs.codes.grad()});
-    }
+    ItemTableGradients item_tables = ItemTableGradientsOf(in, with_extra ? &extra : nullptr);
+    const std::vector<RowGradients>& article_grads = item_tables.article_parts;
+    const torch::Tensor& item_code_update_rows = item_tables.item_code_rows;
+    const torch::Tensor& item_code_grads = item_tables.item_code_grads;
     // The article table (its own rows plus every history's) is about as much work as the three
     // others together: on a CPU the two halves run on two threads.
     const auto update = [&](int64_t part) {

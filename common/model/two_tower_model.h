@@ -248,6 +248,14 @@ class TwoTowerModel {
     ItemInputs inputs;
     ExtraNegatives negatives;
   };
+  // The article and item-code tables' gradients of a step (the batch's articles, the
+  // histories, the extra negatives), as ApplyRowWiseAdagrad or SumGradients take them.
+  struct ItemTableGradients {
+    std::vector<RowGradients> article_parts;
+    torch::Tensor item_code_rows;
+    torch::Tensor item_code_grads;
+  };
+  ItemTableGradients ItemTableGradientsOf(const StepInputs& in, const ExtraItems* extra);
   // The next draw (seeded by a counter, so a resumed run, and every rank of a group, draws the
   // same articles).
   NegativeDraw DrawExtraNegatives();
